@@ -1,0 +1,110 @@
+"""Stage 4 — accounting: standard-forest areas, static and dynamic vouchers, trade values.
+
+One public function, :func:`account`. Formulas (Gu, Tang & Wang 2022, eq. 1–3; METHOD.md §1):
+
+    M_t = Σ_i A_i,t · k_i                      standard-forest area (hm²)
+    ΔM  = M_t − M_0                            static voucher (hm²)
+    G_t = (GDP_t / pop_t) / national GDP per capita
+    P_t = (pop_t / area_km²) / national population density
+    E   = ΔM · G_t · P_t                       dynamic voucher (hm²); E < 0 demand, E > 0 supply
+    Q_t = E · q_t                              trade value (yuan)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from pipeline.coefficients import Coefficients
+from pipeline.config import Config
+
+#: |E| below this many hm² (a millionth of a square metre) counts as balanced.
+BALANCED_TOLERANCE_HA = 1e-10
+
+
+@dataclass
+class Accounts:
+    county_vouchers: gpd.GeoDataFrame
+    totals: dict[str, float]
+
+
+def account(
+    counties: gpd.GeoDataFrame,
+    class_areas: pd.DataFrame,
+    socio: pd.DataFrame,
+    config: Config,
+    coefficients: Coefficients,
+) -> Accounts:
+    """County vouchers and region totals from per-class areas and target-year statistics."""
+    base, target = config.years.base, config.years.target
+    national = config.national[target]
+    ids = counties["county_id"].to_numpy()
+
+    k = class_areas["class_code"].map(coefficients.of).to_numpy(float)
+    weighted = class_areas.assign(sf=class_areas["area_ha"].to_numpy() * k)
+    sf = weighted.pivot_table(index="county_id", columns="year", values="sf", aggfunc="sum")
+    sf = sf.reindex(index=ids, columns=[base, target]).fillna(0.0)
+    covered = class_areas.pivot_table(
+        index="county_id", columns="year", values="area_ha", aggfunc="sum"
+    ).reindex(index=ids, columns=[base, target])
+
+    # 1 km² = 100 ha = 10⁶ m²
+    area_km2 = counties["area_m2"].to_numpy() / 1e6
+    area_ha = counties["area_m2"].to_numpy() / 1e4
+    s = socio.reindex(ids)
+    gdp_per_capita = s["gdp_yuan"].to_numpy() / s["population"].to_numpy()
+    density = s["population"].to_numpy() / area_km2
+    gdp_coef = gdp_per_capita / national.gdp_per_capita_yuan
+    pop_coef = density / national.population_density_per_km2
+
+    m0 = sf[base].to_numpy()
+    mt = sf[target].to_numpy()
+    static = mt - m0
+    voucher = static * gdp_coef * pop_coef
+    value = voucher * config.price_yuan_per_ha
+    role = np.where(
+        voucher < -BALANCED_TOLERANCE_HA,
+        "demand",
+        np.where(voucher > BALANCED_TOLERANCE_HA, "supply", "balanced"),
+    )
+    table = gpd.GeoDataFrame(
+        {
+            "county_id": ids,
+            "name": counties["name"].to_numpy(),
+            "province": counties["province"].to_numpy(),
+            "city": counties["city"].to_numpy(),
+            "area_km2": area_km2,
+            "sf_base_ha": m0,
+            "sf_target_ha": mt,
+            "static_voucher_ha": static,
+            "gdp_coef": gdp_coef,
+            "pop_coef": pop_coef,
+            "voucher_ha": voucher,
+            "role": role,
+            "value_yuan": value,
+            "coverage_base": covered[base].fillna(0.0).to_numpy() / area_ha,
+            "coverage_target": covered[target].fillna(0.0).to_numpy() / area_ha,
+        },
+        geometry=counties.geometry.values,
+        crs=counties.crs,
+    )
+    demand = float(-voucher[voucher < 0].sum())
+    supply = float(voucher[voucher > 0].sum())
+    totals = {
+        "sf_base_ha": float(m0.sum()),
+        "sf_target_ha": float(mt.sum()),
+        "static_voucher_ha": float(static.sum()),
+        "demand_ha": demand,
+        "supply_ha": supply,
+        "net_ha": demand - supply,
+        "demand_value_yuan": demand * config.price_yuan_per_ha,
+        "supply_value_yuan": supply * config.price_yuan_per_ha,
+        "n_counties": float(len(ids)),
+        "n_demand": float((role == "demand").sum()),
+        "n_supply": float((role == "supply").sum()),
+        "n_balanced": float((role == "balanced").sum()),
+    }
+    return Accounts(table, totals)

@@ -1,0 +1,189 @@
+"""Command line: ``ecovoucher run | validate | demo | vep``. Parses arguments and calls one
+library function per command; turns errors into exit codes (0 ok, 2 bad input, 1 internal error,
+130 interrupted)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.errors import EcoVoucherError
+
+log = logging.getLogger("pipeline")
+
+
+def _engine_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("parallel engine")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="local worker threads (default: all cores; 1 runs serially without dask)",
+    )
+    g.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the parallel stages on an existing dask.distributed scheduler, e.g. "
+        "tcp://host:8786 (workers must see the input paths)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ecovoucher",
+        description="Ecological-land vouchers (生态券) from land-use maps, and site VEP.",
+    )
+    p.add_argument("--version", action="version", version=f"ecovoucher {__version__}")
+    verbosity = p.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logs, tracebacks")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the eco-voucher pipeline")
+    run.add_argument("--catalog", required=True, type=Path, help="data catalog YAML")
+    run.add_argument("--config", required=True, type=Path, help="run configuration YAML")
+    run.add_argument("--out", required=True, type=Path, help="output folder")
+    _engine_options(run)
+
+    val = sub.add_parser("validate", help="check every input without computing anything")
+    val.add_argument("--catalog", required=True, type=Path)
+    val.add_argument("--config", required=True, type=Path)
+
+    demo = sub.add_parser("demo", help="build the Beijing–Tianjin–Hebei demo data and run on it")
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
+    demo.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="where the demo data are built (default: .cache/demo in the source checkout)",
+    )
+    demo.add_argument(
+        "--provinces",
+        nargs="+",
+        default=None,
+        help="provinces to build (default: 北京市 天津市 河北省; 'all' = 31 mainland provinces)",
+    )
+    demo.add_argument("--polygons", type=int, default=None, help="land-use polygons per year")
+    demo.add_argument("--seed", type=int, default=2022, help="random seed (default 2022)")
+    _engine_options(demo)
+
+    vep = sub.add_parser("vep", help="value of the ecosystem products of one site (VEP)")
+    vep.add_argument("--config", required=True, type=Path, help="VEP config YAML")
+    vep.add_argument("--out", required=True, type=Path, help="output folder")
+    return p
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger("pipeline")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _engine(args: argparse.Namespace, progress: bool):
+    from pipeline.engine import Engine
+
+    if args.workers is not None and args.workers < 1:
+        raise _usage("--workers must be 1 or more")
+    return Engine(workers=args.workers, scheduler=args.scheduler, progress=progress)
+
+
+def _usage(msg: str) -> EcoVoucherError:
+    from pipeline.errors import InputError
+
+    return InputError(msg, where="command line")
+
+
+def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
+    from pipeline.run import run_pipeline
+
+    engine = _engine(args, progress)
+    try:
+        result = run_pipeline(args.catalog, args.config, args.out, engine)
+    finally:
+        engine.close()
+    print(result.gpkg)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace, progress: bool) -> int:
+    from pipeline.run import check_inputs
+
+    _, _, inputs = check_inputs(args.catalog, args.config)
+    for note in inputs.notes:
+        print(f"note: {note}")
+    print(f"OK: {len(inputs.counties)} counties, no problems found")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, progress: bool) -> int:
+    from pipeline.demo_run import run_demo
+
+    engine = _engine(args, progress)
+    try:
+        result = run_demo(
+            args.out,
+            cache=args.cache,
+            provinces=args.provinces,
+            polygons=args.polygons,
+            seed=args.seed,
+            engine=engine,
+        )
+    finally:
+        engine.close()
+    print(f"demo output: {result.gpkg}")
+    return 0
+
+
+def _cmd_vep(args: argparse.Namespace, progress: bool) -> int:
+    from pipeline.vep import run_vep
+
+    run_vep(args.config, args.out)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, bool], int]] = {
+    "run": _cmd_run,
+    "validate": _cmd_validate,
+    "demo": _cmd_demo,
+    "vep": _cmd_vep,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    progress = not args.quiet and sys.stderr.isatty()
+    try:
+        return COMMANDS[args.command](args, progress)
+    except EcoVoucherError as exc:
+        if args.verbose:
+            log.exception("failed")
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; no output was written", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.verbose:
+            log.exception("internal error")
+        print(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in ecovoucher, not in your input; run again with -v for the traceback "
+            "and report it.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

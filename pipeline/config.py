@@ -1,0 +1,113 @@
+"""Stage 1b — the run configuration: study area, years, CRS, coefficients, national values, price.
+
+See README, 'Config'. Relative paths are relative to the config file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from pipeline.coefficients import Coefficients, load_coefficients
+from pipeline.settings import parse_model, read_yaml, resolve
+
+#: Albers equal-area conic for China on the Krasovsky ellipsoid, as RESDC uses.
+DEFAULT_EQUAL_AREA_CRS = (
+    "+proj=aea +lat_0=0 +lat_1=25 +lat_2=47 +lon_0=105 +x_0=0 +y_0=0 +ellps=krass +units=m +no_defs"
+)
+#: Table 1 of Gu, Tang & Wang (2022), shipped with the package.
+DEFAULT_COEFFICIENTS = Path(__file__).parent / "data" / "gu2022.yaml"
+
+
+class StudyArea(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provinces: list[str] | None = Field(None, description="keep counties of these provinces")
+    county_ids: list[str] | None = Field(None, description="keep these county codes")
+
+    @field_validator("county_ids", mode="before")
+    @classmethod
+    def _as_text(cls, v: list | None) -> list[str] | None:
+        return None if v is None else [str(x) for x in v]
+
+
+class Years(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: int
+    target: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Years:
+        if self.base >= self.target:
+            raise ValueError(
+                f"the base year ({self.base}) must be before the target year ({self.target}); "
+                "swap them or fix the typo"
+            )
+        return self
+
+
+class NationalValues(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gdp_per_capita_yuan: float = Field(gt=0)
+    population_density_per_km2: float = Field(gt=0)
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    study_area: StudyArea = StudyArea()
+    years: Years
+    equal_area_crs: str = DEFAULT_EQUAL_AREA_CRS
+    coefficients: Path = DEFAULT_COEFFICIENTS
+    national: dict[int, NationalValues]
+    price_yuan_per_ha: float = Field(ge=0, description="q_t, yuan per hm² of standard forest")
+    path: Path | None = Field(None, description="the config file itself (set on load)")
+
+    @field_validator("coefficients", mode="after")
+    @classmethod
+    def _absolute(cls, v: Path, info: ValidationInfo) -> Path:
+        return resolve(v, info.context)
+
+    @field_validator("equal_area_crs", mode="after")
+    @classmethod
+    def _projected(cls, v: str) -> str:
+        try:
+            crs = CRS.from_user_input(v)
+        except CRSError as exc:
+            raise ValueError(f"'{v}' is not a CRS pyproj understands ({exc})") from exc
+        if not crs.is_projected:
+            raise ValueError(
+                f"'{v}' is a geographic CRS: areas in degrees are meaningless. Use an equal-area "
+                f"projection, e.g. the default '{DEFAULT_EQUAL_AREA_CRS}'"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _national_for_target(self) -> Config:
+        if self.years.target not in self.national:
+            have = ", ".join(str(y) for y in sorted(self.national)) or "none"
+            raise ValueError(
+                f"national reference values for the target year {self.years.target} are missing "
+                f"(given: {have}); add national: {{{self.years.target}: {{gdp_per_capita_yuan: …, "
+                "population_density_per_km2: …}}"
+            )
+        return self
+
+    @property
+    def crs(self) -> CRS:
+        return CRS.from_user_input(self.equal_area_crs)
+
+
+def load_config(path: str | Path) -> tuple[Config, Coefficients]:
+    """Read and validate a config YAML file and the coefficient table it names."""
+    path = Path(path)
+    data = read_yaml(path, "config")
+    if isinstance(data, dict):
+        data = {**data, "path": str(path.resolve())}
+    config = parse_model(Config, data, path, "config")
+    return config, load_coefficients(config.coefficients)

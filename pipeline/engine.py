@@ -1,0 +1,104 @@
+"""Where the parallel stages run: serially, on local dask threads, or on a dask.distributed cluster.
+
+Stages hand :meth:`Engine.map` a function and a list of argument tuples; the engine runs them and
+returns the results in task order, whatever ran them, so results never depend on the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from pipeline.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Engine:
+    """``workers``: local threads (default: all cores; 1 = no dask); ``scheduler``: a
+    dask.distributed scheduler address such as ``tcp://host:8786``, which takes precedence."""
+
+    workers: int | None = None
+    scheduler: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self._client: Any = None
+
+    @property
+    def n_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    def describe(self) -> str:
+        if self.scheduler:
+            return f"dask.distributed scheduler {self.scheduler}"
+        if self.n_workers == 1:
+            return "1 thread (serial, no dask)"
+        return f"local dask threads × {self.n_workers}"
+
+    def map(self, fn: Callable[..., Any], tasks: Sequence[tuple], desc: str) -> list[Any]:
+        """Run ``fn(*args)`` for every tuple in ``tasks``; results in task order."""
+        bar = tqdm(total=len(tasks), desc=desc, unit="part", disable=not self.progress, leave=False)
+        try:
+            if self.scheduler:
+                return self._map_distributed(fn, tasks, bar)
+            if self.n_workers == 1:
+                out = []
+                for args in tasks:
+                    out.append(fn(*args))
+                    bar.update()
+                return out
+            return self._map_threads(fn, tasks, bar)
+        finally:
+            bar.close()
+
+    def _map_threads(self, fn: Callable[..., Any], tasks: Sequence[tuple], bar: tqdm) -> list[Any]:
+        import dask
+        from dask.callbacks import Callback
+
+        class _Progress(Callback):
+            def _posttask(self, key, result, dsk, state, worker_id):
+                bar.update()
+
+        delayed = [dask.delayed(fn, pure=False)(*args) for args in tasks]
+        with _Progress():
+            return list(dask.compute(*delayed, scheduler="threads", num_workers=self.n_workers))
+
+    def _map_distributed(
+        self, fn: Callable[..., Any], tasks: Sequence[tuple], bar: tqdm
+    ) -> list[Any]:
+        from distributed import as_completed
+
+        client = self.client()
+        futures = [client.submit(fn, *args, pure=False) for args in tasks]
+        for _ in as_completed(futures):
+            bar.update()
+        return client.gather(futures)
+
+    def client(self) -> Any:
+        """The dask.distributed client (connected on first use)."""
+        if self._client is None:
+            from distributed import Client
+
+            try:
+                self._client = Client(self.scheduler, timeout="30s")
+            except (OSError, TimeoutError) as exc:
+                raise InputError(
+                    f"cannot reach the dask scheduler at {self.scheduler} ({exc}). Check the "
+                    "address (tcp://host:8786) and that the scheduler is running.",
+                    where="--scheduler",
+                ) from exc
+            link = getattr(self._client, "dashboard_link", None)
+            log.info("connected to %s; dashboard: %s", self.scheduler, link or "none")
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,79 @@
+"""Stage 5 — export: write ``eco_vouchers.gpkg`` atomically.
+
+One public function, :func:`write_geopackage`. Layers are written to a temporary file in the
+output folder and renamed into place only when all of them are complete, so a failed or killed run
+never leaves a partial ``eco_vouchers.gpkg`` and never destroys the one from an earlier good run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+OUTPUT_NAME = "eco_vouchers.gpkg"
+
+#: unit of each region total in ``summary``
+TOTAL_UNITS = {
+    "sf_base_ha": "hm² standard forest (M_0)",
+    "sf_target_ha": "hm² standard forest (M_t)",
+    "static_voucher_ha": "hm² (Σ M_t − M_0)",
+    "demand_ha": "hm² (Σ|E| over E < 0)",
+    "supply_ha": "hm² (Σ E over E > 0)",
+    "net_ha": "hm² (demand − supply)",
+    "demand_value_yuan": "yuan (demand × q_t)",
+    "supply_value_yuan": "yuan (supply × q_t)",
+    "n_counties": "counties",
+    "n_demand": "counties",
+    "n_supply": "counties",
+    "n_balanced": "counties",
+}
+
+
+def write_geopackage(
+    out_dir: Path,
+    layers: dict[str, pd.DataFrame],
+    totals: dict[str, float],
+    provenance: dict[str, str],
+) -> Path:
+    """Write ``layers`` (GeoDataFrames as spatial layers, DataFrames as attribute tables) and a
+    ``summary`` table of region totals and provenance to ``out_dir/eco_vouchers.gpkg``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / OUTPUT_NAME
+    tmp = out_dir / f".partial-{os.getpid()}-{OUTPUT_NAME}"
+    summary = summary_table(totals, provenance)
+    try:
+        first = True
+        for name, df in [*layers.items(), ("summary", summary)]:
+            # GeoPackage 1.3: QGIS builds with GDAL < 3.7 warn about the newer 1.4 files
+            kwargs = {"dataset_options": {"VERSION": "1.3"}} if first else {}
+            if isinstance(df, gpd.GeoDataFrame):
+                pyogrio.write_dataframe(df, tmp, layer=name, driver="GPKG", **kwargs)
+            else:
+                pyogrio.write_dataframe(
+                    pd.DataFrame(df).reset_index(drop=True),
+                    tmp,
+                    layer=name,
+                    driver="GPKG",
+                    **kwargs,
+                )
+            first = False
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return final
+
+
+def summary_table(totals: dict[str, float], provenance: dict[str, str]) -> pd.DataFrame:
+    """``key, value, unit, text``: one row per region total, then one per provenance entry."""
+    rows = [
+        {"key": k, "value": float(v), "unit": TOTAL_UNITS.get(k, ""), "text": None}
+        for k, v in totals.items()
+    ]
+    rows += [{"key": k, "value": None, "unit": None, "text": v} for k, v in provenance.items()]
+    return pd.DataFrame(rows, columns=["key", "value", "unit", "text"])

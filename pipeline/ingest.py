@@ -1,0 +1,464 @@
+"""Stage 2 — ingest: read counties, land use and statistics; check them; bring them to one CRS.
+
+One public function, :func:`ingest`. Every vector is read with pyogrio (Arrow path), its CRS taken
+from the file or the catalog, its attribute encoding honoured (a shapefile with no .cpg that is not
+UTF-8 is tried as GBK, with a warning), its class codes checked against the RESDC table (3-digit
+cropland sub-codes rolled up), invalid geometries repaired and counted, empty ones dropped and
+counted, and everything reprojected to the configured equal-area CRS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+
+from pipeline.catalog import Catalog, CountiesSource, LanduseSource, SocioSource
+from pipeline.codes import RESDC_CLASSES, roll_up, unknown_codes
+from pipeline.config import Config
+from pipeline.errors import InputError, Problem
+
+log = logging.getLogger(__name__)
+
+_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+
+
+@dataclass
+class Inputs:
+    """Everything the later stages need, in the equal-area CRS."""
+
+    counties: gpd.GeoDataFrame  # county_id, name, province, city, area_m2, geometry
+    landuse: dict[int, gpd.GeoDataFrame]  # year → class_code, geometry
+    socio: pd.DataFrame  # county_id → gdp_yuan, population (target year), indexed by county_id
+    notes: list[str] = field(default_factory=list)  # what ingest repaired, dropped or assumed
+    checksums: dict[str, str] = field(default_factory=dict)  # file → sha256
+
+
+def ingest(catalog: Catalog, config: Config) -> Inputs:
+    """Read, check and reproject every input the run needs."""
+    problems: list[Problem] = []
+    years = (config.years.base, config.years.target)
+    for year in years:
+        if year not in catalog.datasets.landuse:
+            have = ", ".join(str(y) for y in sorted(catalog.datasets.landuse)) or "none"
+            problems.append(
+                Problem(
+                    f"catalog {catalog.path}, datasets.landuse",
+                    f"has no entry for {year} (years in the catalog: {have}); add one or change "
+                    "years in the config",
+                )
+            )
+    if problems:
+        raise InputError(problems)
+
+    notes: list[str] = []
+    crs = config.crs
+    counties = _read_counties(catalog.datasets.counties, config, crs, notes)
+    landuse = {y: _read_landuse(catalog.datasets.landuse[y], y, crs, notes) for y in years}
+    socio = _read_socio(
+        catalog.datasets.socioeconomic, config.years.target, counties["county_id"], notes
+    )
+    files = [catalog.datasets.counties.path, catalog.datasets.socioeconomic.path]
+    files += [catalog.datasets.landuse[y].path for y in years]
+    return Inputs(counties, landuse, socio, notes, {str(p): checksum(p) for p in files})
+
+
+def checksum(path: Path) -> str:
+    """sha256 over a file and, for a shapefile, its sidecar files."""
+    h = hashlib.sha256()
+    parts = [path]
+    if path.suffix.lower() == ".shp":
+        parts = [path.with_suffix(s) for s in _SHAPEFILE_PARTS if path.with_suffix(s).exists()]
+    for p in parts:
+        with p.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+# --- vector reading ------------------------------------------------------------------------------
+
+
+def _read_vector(
+    src: CountiesSource | LanduseSource, columns: list[str], what: str, notes: list[str]
+) -> gpd.GeoDataFrame:
+    """Read the named columns of a vector source, honouring layer, crs and encoding."""
+    where = f"{what} ({src.path})"
+    if not src.path.exists():
+        raise InputError(f"file not found: {src.path}. Fix 'path' in the catalog.", where=where)
+    try:
+        layers = pyogrio.list_layers(src.path)
+    except Exception as exc:  # GDAL cannot open it at all
+        raise InputError(
+            f"cannot be opened as a vector file ({exc}). Is it truncated or not a GIS file? "
+            "Re-export or re-download it.",
+            where=where,
+        ) from exc
+    if src.layer is None and len(layers) > 1:
+        names = ", ".join(str(n) for n in layers[:, 0])
+        raise InputError(
+            f"holds {len(layers)} layers ({names}); say which with 'layer:' in the catalog.",
+            where=where,
+        )
+    if src.layer is not None and src.layer not in set(layers[:, 0]):
+        names = ", ".join(str(n) for n in layers[:, 0])
+        raise InputError(f"has no layer '{src.layer}' (layers: {names}).", where=where)
+    info = pyogrio.read_info(src.path, layer=src.layer)
+    missing = [c for c in columns if c not in set(info["fields"])]
+    if missing:
+        raise InputError(
+            f"has no field {', '.join(repr(c) for c in missing)} (fields: "
+            f"{', '.join(info['fields'])}). Name the right field in the catalog.",
+            where=where,
+        )
+    gdf = _read_with_encoding(src, columns, info, where, notes)
+    if gdf.crs is None and src.crs is None:
+        raise InputError(
+            "carries no CRS (no .prj) and the catalog gives none; add e.g. 'crs: EPSG:4326' or "
+            "the RESDC Albers definition to its catalog entry.",
+            where=where,
+        )
+    if src.crs is not None:
+        try:
+            declared = CRS.from_user_input(src.crs)
+        except CRSError as exc:
+            raise InputError(f"catalog crs '{src.crs}' is not a valid CRS ({exc})", where) from exc
+        if gdf.crs is None:
+            gdf = gdf.set_crs(declared)
+        elif not gdf.crs.equals(declared):
+            notes.append(f"{where}: the file's CRS is overridden by the catalog's '{src.crs}'")
+            gdf = gdf.set_crs(declared, allow_override=True)
+    return gdf
+
+
+def _read_with_encoding(
+    src: CountiesSource | LanduseSource,
+    columns: list[str],
+    info: dict,
+    where: str,
+    notes: list[str],
+) -> gpd.GeoDataFrame:
+    kwargs = {"layer": src.layer, "columns": columns, "use_arrow": True}
+    try:
+        if src.encoding:
+            return pyogrio.read_dataframe(src.path, encoding=src.encoding, **kwargs)
+        try:
+            return pyogrio.read_dataframe(src.path, **kwargs)
+        except UnicodeDecodeError:
+            if info.get("driver") != "ESRI Shapefile":
+                raise
+            # RESDC shapefiles are usually GBK with no .cpg.
+            gdf = pyogrio.read_dataframe(src.path, encoding="gbk", **kwargs)
+            notes.append(f"{where}: attributes are not UTF-8 and there is no .cpg; read as GBK")
+            log.warning(
+                "%s: no .cpg and not UTF-8; read as GBK (set 'encoding:' to silence)", where
+            )
+            return gdf
+    except UnicodeDecodeError as exc:
+        enc = src.encoding or "UTF-8"
+        raise InputError(
+            f"attribute text does not decode as {enc} ({exc.reason} at byte {exc.start}). "
+            "Set 'encoding:' in its catalog entry (e.g. gbk, gb18030, utf-8).",
+            where=where,
+        ) from exc
+    except LookupError as exc:
+        raise InputError(
+            f"unknown encoding '{src.encoding}' in the catalog ({exc})", where
+        ) from exc
+    except InputError:
+        raise
+    except Exception as exc:  # GDAL read errors: truncated .shp/.dbf, corrupt geometry blobs
+        raise InputError(
+            f"could not be read ({type(exc).__name__}: {exc}). The file may be truncated or "
+            "corrupt; re-export it.",
+            where=where,
+        ) from exc
+
+
+def _clean_geometries(
+    gdf: gpd.GeoDataFrame, where: str, notes: list[str], keep_empty: bool = False
+) -> gpd.GeoDataFrame:
+    """Drop empty geometries and repair invalid ones (keeping only their polygonal parts)."""
+    geoms = gdf.geometry.values
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if empty.any() and not keep_empty:
+        notes.append(f"{where}: dropped {int(empty.sum())} empty geometries")
+        log.warning("%s: dropped %d empty geometries", where, int(empty.sum()))
+        gdf = gdf.loc[~empty]
+        geoms = gdf.geometry.values
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        fixed = shapely.make_valid(np.asarray(geoms[invalid]))
+        fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
+        gdf = gdf.copy()
+        gdf.loc[gdf.index[invalid], gdf.geometry.name] = fixed
+        msg = f"repaired {int(invalid.sum())} invalid geometries (areas from the repaired shapes)"
+        notes.append(f"{where}: {msg}")
+        log.warning("%s: %s", where, msg)
+    nonpoly = ~np.isin(shapely.get_type_id(gdf.geometry.values), (3, 6))
+    if nonpoly.any():
+        raise InputError(
+            f"{int(nonpoly.sum())} features are not polygons; land use and counties must be "
+            "polygon layers.",
+            where=where,
+        )
+    return gdf
+
+
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    """The polygon parts of what make_valid returns (it may add lines or points)."""
+    if shapely.get_type_id(geom) in (3, 6):
+        return geom
+    parts = shapely.get_parts(geom)
+    polys = [p for p in parts if shapely.get_type_id(p) in (3, 6)]
+    return shapely.union_all(polys) if polys else shapely.Polygon()
+
+
+def _to_crs(gdf: gpd.GeoDataFrame, crs: CRS, where: str, notes: list[str]) -> gpd.GeoDataFrame:
+    """Reproject, skipping the work when the two CRSs give the same coordinates (< 1 mm)."""
+    if _same_coordinates(gdf.crs, crs, gdf.total_bounds):
+        return gdf.set_crs(crs, allow_override=True)
+    return gdf.to_crs(crs)
+
+
+def _same_coordinates(src: CRS, dst: CRS, bounds: np.ndarray) -> bool:
+    if src.equals(dst):
+        return True
+    if src.is_geographic or not np.all(np.isfinite(bounds)):
+        return False
+    x = np.linspace(bounds[0], bounds[2], 7)
+    y = np.linspace(bounds[1], bounds[3], 7)
+    xx, yy = (a.ravel() for a in np.meshgrid(x, y))
+    tx, ty = Transformer.from_crs(src, dst, always_xy=True).transform(xx, yy)
+    return bool(np.nanmax(np.hypot(tx - xx, ty - yy)) < 1e-3)
+
+
+# --- counties ------------------------------------------------------------------------------------
+
+
+def _read_counties(
+    src: CountiesSource, config: Config, crs: CRS, notes: list[str]
+) -> gpd.GeoDataFrame:
+    where = f"counties ({src.path})"
+    fields = {"county_id": src.id_field, "name": src.name_field}
+    if src.province_field:
+        fields["province"] = src.province_field
+    if src.city_field:
+        fields["city"] = src.city_field
+    gdf = _read_vector(src, list(dict.fromkeys(fields.values())), "counties", notes)
+    out = gpd.GeoDataFrame(
+        {k: gdf[v].to_numpy() for k, v in fields.items()}, geometry=gdf.geometry.values, crs=gdf.crs
+    )
+    for col in ("province", "city"):
+        if col not in out:
+            out[col] = None
+    out["county_id"] = out["county_id"].map(_id_text)
+    problems = []
+    blank = out["county_id"].isna() | (out["county_id"] == "")
+    if blank.any():
+        problems.append(
+            Problem(where, f"{int(blank.sum())} counties have an empty '{src.id_field}'")
+        )
+    dup = out.loc[out["county_id"].duplicated(keep=False) & ~blank, "county_id"]
+    if len(dup):
+        ids = ", ".join(sorted(set(dup)))
+        problems.append(
+            Problem(
+                f"{where}, field '{src.id_field}'",
+                f"duplicate county ids {ids}: each county must appear once (dissolve multi-part "
+                "counties into one feature).",
+            )
+        )
+    noname = out["name"].isna() | (out["name"].astype(str).str.strip() == "")
+    if noname.any():
+        ids = ", ".join(out.loc[noname, "county_id"].astype(str).head(20))
+        problems.append(
+            Problem(f"{where}, field '{src.name_field}'", f"counties without a name: {ids}")
+        )
+    if problems:
+        raise InputError(problems)
+    out = _select_study_area(out, config, where)
+    out = _clean_geometries(out, where, notes)
+    out = _to_crs(out, crs, where, notes)
+    out["area_m2"] = out.geometry.area
+    return out.sort_values("county_id").reset_index(drop=True)
+
+
+def _id_text(v: object) -> str | None:
+    """County codes as text: 110101, 110101.0 and '110101' are the same county."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def _select_study_area(out: gpd.GeoDataFrame, config: Config, where: str) -> gpd.GeoDataFrame:
+    sa = config.study_area
+    keep = np.ones(len(out), dtype=bool)
+    if sa.provinces:
+        available = sorted(out["province"].dropna().astype(str).unique())
+        unknown = [p for p in sa.provinces if p not in set(available)]
+        if unknown:
+            raise InputError(
+                f"study_area.provinces {unknown} match no county's province. Provinces in the "
+                f"data: {', '.join(available) or 'none (no province field)'}",
+                where=f"config {config.path}",
+            )
+        keep &= out["province"].isin(sa.provinces).to_numpy()
+    if sa.county_ids:
+        unknown = sorted(set(sa.county_ids) - set(out["county_id"]))
+        if unknown:
+            raise InputError(
+                f"study_area.county_ids {', '.join(unknown[:30])} are not in {where}",
+                where=f"config {config.path}",
+            )
+        keep &= out["county_id"].isin(sa.county_ids).to_numpy()
+    if not keep.any():
+        raise InputError(
+            "no counties are left after the study-area filter (provinces and county_ids together)",
+            where=f"config {config.path}",
+        )
+    return out.loc[keep]
+
+
+# --- land use ------------------------------------------------------------------------------------
+
+
+def _read_landuse(src: LanduseSource, year: int, crs: CRS, notes: list[str]) -> gpd.GeoDataFrame:
+    what = f"landuse {year}"
+    where = f"{what} ({src.path})"
+    if src.format == "raster":
+        raise InputError(
+            "raster land use is not supported yet; convert it to polygons or use a vector file",
+            where=where,
+        )
+    gdf = _read_vector(src, [src.code_field], what, notes)
+    raw = pd.to_numeric(gdf[src.code_field], errors="coerce")
+    if raw.isna().any() or not np.all(np.mod(raw.to_numpy(), 1) == 0):
+        bad = gdf.loc[raw.isna() | (np.mod(raw.fillna(0), 1) != 0), src.code_field]
+        sample = ", ".join(repr(v) for v in bad.unique()[:10])
+        raise InputError(
+            f"{len(bad)} features have a non-integer class code in '{src.code_field}' ({sample})",
+            where=where,
+        )
+    codes = roll_up(raw.to_numpy().astype(np.int64))
+    rolled = int((codes != raw.to_numpy()).sum())
+    if rolled:
+        notes.append(f"{where}: rolled {rolled} cropland sub-codes (111–124) up to 11/12")
+    bad = unknown_codes(codes)
+    if bad:
+        listing = ", ".join(f"{c} ({n} features)" for c, n in bad.items())
+        raise InputError(
+            f"codes not in the RESDC table in field '{src.code_field}': {listing}. Valid codes: "
+            f"{', '.join(map(str, RESDC_CLASSES))} (and 111–114, 121–124). Recode them, or check "
+            "that code_field names the class-code field.",
+            where=where,
+        )
+    out = gpd.GeoDataFrame({"class_code": codes.astype(np.int16)}, geometry=gdf.geometry.values)
+    out = out.set_crs(gdf.crs)
+    out = _clean_geometries(out, where, notes)
+    return _to_crs(out, crs, where, notes).reset_index(drop=True)
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+
+def _read_socio(
+    src: SocioSource, year: int, county_ids: pd.Series, notes: list[str]
+) -> pd.DataFrame:
+    where = f"socioeconomic ({src.path})"
+    if not src.path.exists():
+        raise InputError(f"file not found: {src.path}. Fix 'path' in the catalog.", where=where)
+    try:
+        df = pd.read_csv(src.path, dtype=str, encoding=src.encoding, skipinitialspace=True)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"does not decode as {src.encoding}; set 'encoding:' (e.g. gbk) in its catalog entry",
+            where=where,
+        ) from exc
+    except Exception as exc:
+        raise InputError(f"is not a readable CSV ({exc})", where=where) from exc
+    cols = [src.id_field, src.year_field, src.gdp_field, src.population_field]
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"has no column {', '.join(map(repr, missing))} (columns: {', '.join(df.columns)}); "
+            "name the right columns in the catalog.",
+            where=where,
+        )
+    df = df[cols].rename(
+        columns={
+            src.id_field: "county_id",
+            src.year_field: "year",
+            src.gdp_field: "gdp",
+            src.population_field: "pop",
+        }
+    )
+    df["county_id"] = df["county_id"].map(_id_text)
+    df["year"] = pd.to_numeric(df["year"], errors="coerce")
+    df = df.loc[df["year"] == year]
+    problems = []
+    for col, field_name in (("gdp", src.gdp_field), ("pop", src.population_field)):
+        num = pd.to_numeric(df[col], errors="coerce")
+        bad = df.loc[num.isna(), "county_id"]
+        if len(bad):
+            problems.append(
+                Problem(
+                    f"{where}, column '{field_name}', year {year}",
+                    f"non-numeric or empty values for counties {_ids(bad)}",
+                )
+            )
+        nonpos = df.loc[num <= 0, "county_id"]
+        if len(nonpos):
+            problems.append(
+                Problem(
+                    f"{where}, column '{field_name}', year {year}",
+                    f"zero or negative values for counties {_ids(nonpos)}; they must be > 0",
+                )
+            )
+        df[col] = num
+    wanted = set(county_ids)
+    dups = df.loc[
+        df["county_id"].duplicated(keep=False) & df["county_id"].isin(wanted), "county_id"
+    ]
+    if len(dups):
+        problems.append(Problem(where, f"several rows for year {year} for counties {_ids(dups)}"))
+    absent = sorted(wanted - set(df["county_id"]))
+    if absent:
+        problems.append(
+            Problem(
+                where,
+                f"no row for year {year} for {len(absent)} counties of the study area: "
+                f"{_ids(absent)}. Add them (GDP and population are needed for G_t and P_t).",
+            )
+        )
+    if problems:
+        raise InputError(problems)
+    extra = sorted(set(df["county_id"]) - wanted)
+    if extra:
+        notes.append(f"{where}: ignored rows for {len(extra)} counties outside the study area")
+    df = df.loc[df["county_id"].isin(wanted)]
+    # gdp × gdp_scale is yuan, e.g. 1,234.5 (10⁴ yuan) × 10000 = 12,345,000 yuan
+    return pd.DataFrame(
+        {
+            "gdp_yuan": df["gdp"].to_numpy(float) * src.gdp_scale,
+            "population": df["pop"].to_numpy(float) * src.population_scale,
+        },
+        index=pd.Index(df["county_id"], name="county_id"),
+    ).sort_index()
+
+
+def _ids(ids: pd.Series | list) -> str:
+    ids = sorted({str(i) for i in ids})
+    more = f" … ({len(ids)} in all)" if len(ids) > 30 else ""
+    return ", ".join(ids[:30]) + more

@@ -1,0 +1,168 @@
+"""The eco-voucher pipeline: catalog/config → ingest → zonal → accounting → export.
+
+:func:`run_pipeline` calls one public function per stage, logs one line per stage with its
+duration, and returns where the output went. :func:`check_inputs` runs the same checks without
+computing areas (``ecovoucher validate``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.accounting import Accounts, account
+from pipeline.catalog import Catalog, load_catalog
+from pipeline.coefficients import Coefficients
+from pipeline.config import Config, load_config
+from pipeline.engine import Engine
+from pipeline.export import write_geopackage
+from pipeline.ingest import Inputs, checksum, ingest
+from pipeline.zonal import zonal_areas
+
+log = logging.getLogger("pipeline")
+
+#: land-use coverage of a county below this share is warned about
+COVERAGE_WARNING = 0.99
+
+
+@dataclass
+class RunResult:
+    gpkg: Path
+    accounts: Accounts
+    inputs: Inputs
+    seconds: dict[str, float]
+
+
+@contextmanager
+def _stage(name: str, seconds: dict[str, float]) -> Iterator[None]:
+    t0 = time.perf_counter()
+    yield
+    seconds[name] = time.perf_counter() - t0
+    log.info("%-10s done in %6.2f s", name, seconds[name])
+
+
+def check_inputs(catalog_path: Path, config_path: Path) -> tuple[Catalog, Config, Inputs]:
+    """Load the catalog and config and read and check every input (no area computation)."""
+    catalog = load_catalog(catalog_path)
+    config, _ = load_config(config_path)
+    return catalog, config, ingest(catalog, config)
+
+
+def run_pipeline(
+    catalog_path: Path, config_path: Path, out_dir: Path, engine: Engine | None = None
+) -> RunResult:
+    """Run the whole eco-voucher pipeline and write ``out_dir/eco_vouchers.gpkg``."""
+    engine = engine or Engine()
+    seconds: dict[str, float] = {}
+    started = datetime.now(timezone.utc)
+    with _stage("config", seconds):
+        catalog = load_catalog(catalog_path)
+        config, coefficients = load_config(config_path)
+    with _stage("ingest", seconds):
+        inputs = ingest(catalog, config)
+        log.info(
+            "ingest: %d counties; land use %s",
+            len(inputs.counties),
+            ", ".join(f"{y}: {len(g):,} polygons" for y, g in inputs.landuse.items()),
+        )
+    with _stage("zonal", seconds):
+        log.info("zonal: running on %s", engine.describe())
+        class_areas = zonal_areas(inputs.counties, inputs.landuse, engine)
+    with _stage("accounting", seconds):
+        accounts = account(inputs.counties, class_areas, inputs.socio, config, coefficients)
+        _warn_coverage(accounts, config)
+    with _stage("export", seconds):
+        provenance = _provenance(catalog, config, coefficients, inputs, engine, started)
+        gpkg = write_geopackage(
+            Path(out_dir),
+            {"county_vouchers": accounts.county_vouchers, "class_areas": class_areas},
+            accounts.totals,
+            provenance,
+        )
+    log.info("wrote %s", gpkg)
+    return RunResult(gpkg, accounts, inputs, seconds)
+
+
+def _warn_coverage(accounts: Accounts, config: Config) -> None:
+    t = accounts.county_vouchers
+    for col, year in (
+        ("coverage_base", config.years.base),
+        ("coverage_target", config.years.target),
+    ):
+        low = t.loc[t[col] < COVERAGE_WARNING]
+        if len(low):
+            listing = ", ".join(
+                f"{r.county_id} {r.name} {100 * getattr(r, col):.1f}%"
+                for r in low.head(20).itertuples()
+            )
+            more = f" … ({len(low)} in all)" if len(low) > 20 else ""
+            log.warning(
+                "land use %d covers less than %.0f%% of %d counties: %s%s. Their missing area counts"
+                " as non-ecological; check the land-use extent.",
+                year,
+                100 * COVERAGE_WARNING,
+                len(low),
+                listing,
+                more,
+            )
+
+
+def _provenance(
+    catalog: Catalog,
+    config: Config,
+    coefficients: Coefficients,
+    inputs: Inputs,
+    engine: Engine,
+    started: datetime,
+) -> dict[str, str]:
+    import dask
+    import geopandas
+    import numpy
+    import pyogrio
+    import pyproj
+    import shapely
+
+    prov = {
+        "software": json.dumps(
+            {
+                "ecovoucher": __version__,
+                "python": platform.python_version(),
+                "geopandas": geopandas.__version__,
+                "shapely": shapely.__version__,
+                "geos": shapely.geos_version_string,
+                "pyproj": pyproj.__version__,
+                "proj": pyproj.proj_version_str,
+                "pyogrio": pyogrio.__version__,
+                "gdal": pyogrio.__gdal_version_string__,
+                "numpy": numpy.__version__,
+                "dask": dask.__version__,
+            },
+            ensure_ascii=False,
+        ),
+        "command": " ".join(sys.argv),
+        "started_utc": started.isoformat(timespec="seconds"),
+        "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "engine": engine.describe(),
+        "catalog": f"{catalog.path} sha256={checksum(catalog.path)}",
+        "config": f"{config.path} sha256={checksum(config.path)}",
+        "config_text": config.path.read_text(encoding="utf-8"),
+        "coefficients": f"{coefficients.path} sha256={checksum(coefficients.path)}",
+        "coefficients_k": json.dumps(coefficients.k),
+        "equal_area_crs": config.equal_area_crs,
+    }
+    for i, (path, digest) in enumerate(sorted(inputs.checksums.items())):
+        prov[f"input_{i + 1}"] = f"{path} sha256={digest}"
+    if catalog.notes:
+        prov["data_notes"] = catalog.notes
+    for i, note in enumerate(inputs.notes):
+        prov[f"ingest_note_{i + 1}"] = note
+    return prov
