@@ -147,41 +147,61 @@ def _read_with_encoding(
     where: str,
     notes: list[str],
 ) -> gpd.GeoDataFrame:
-    kwargs = {"layer": src.layer, "columns": columns, "use_arrow": True}
-    try:
-        if src.encoding:
-            return pyogrio.read_dataframe(src.path, encoding=src.encoding, **kwargs)
+    """Read with the declared encoding; a shapefile with neither a declared encoding nor a .cpg
+    is tried as UTF-8, then as GBK (RESDC's usual encoding), with a note."""
+    no_cpg = info.get("driver") == "ESRI Shapefile" and not any(
+        src.path.with_suffix(s).exists() for s in (".cpg", ".CPG")
+    )
+    if src.encoding:
+        candidates = [src.encoding]
+    elif no_cpg:
+        candidates = ["utf-8", "gbk"]
+    else:
+        candidates = [None]
+    last: Exception | None = None
+    for encoding in candidates:
         try:
-            return pyogrio.read_dataframe(src.path, **kwargs)
-        except UnicodeDecodeError:
-            if info.get("driver") != "ESRI Shapefile":
-                raise
-            # RESDC shapefiles are usually GBK with no .cpg.
-            gdf = pyogrio.read_dataframe(src.path, encoding="gbk", **kwargs)
+            gdf = pyogrio.read_dataframe(
+                src.path, layer=src.layer, columns=columns, use_arrow=True, encoding=encoding
+            )
+            # Arrow text is decoded lazily: decode it now, so a wrong encoding shows here
+            for col in columns:
+                if not pd.api.types.is_numeric_dtype(gdf[col]):
+                    gdf[col] = gdf[col].to_numpy(dtype=object)
+        except LookupError as exc:
+            raise InputError(
+                f"unknown encoding '{encoding}' in the catalog ({exc})", where
+            ) from exc
+        except Exception as exc:
+            if not _is_decode_error(exc):  # truncated .shp/.dbf, corrupt geometry blobs
+                raise InputError(
+                    f"could not be read ({type(exc).__name__}: {exc}). The file may be truncated "
+                    "or corrupt; re-export it.",
+                    where=where,
+                ) from exc
+            last = exc
+            continue
+        if encoding == "gbk" and not src.encoding:
             notes.append(f"{where}: attributes are not UTF-8 and there is no .cpg; read as GBK")
             log.warning(
                 "%s: no .cpg and not UTF-8; read as GBK (set 'encoding:' to silence)", where
             )
-            return gdf
-    except UnicodeDecodeError as exc:
-        enc = src.encoding or "UTF-8"
-        raise InputError(
-            f"attribute text does not decode as {enc} ({exc.reason} at byte {exc.start}). "
-            "Set 'encoding:' in its catalog entry (e.g. gbk, gb18030, utf-8).",
-            where=where,
-        ) from exc
-    except LookupError as exc:
-        raise InputError(
-            f"unknown encoding '{src.encoding}' in the catalog ({exc})", where
-        ) from exc
-    except InputError:
-        raise
-    except Exception as exc:  # GDAL read errors: truncated .shp/.dbf, corrupt geometry blobs
-        raise InputError(
-            f"could not be read ({type(exc).__name__}: {exc}). The file may be truncated or "
-            "corrupt; re-export it.",
-            where=where,
-        ) from exc
+        return gdf
+    tried = " or ".join(str(c or "the file's own encoding") for c in candidates)
+    raise InputError(
+        f"attribute text does not decode as {tried} ({last}). Set 'encoding:' in its catalog "
+        "entry (e.g. gbk, gb18030, utf-8, latin1).",
+        where=where,
+    )
+
+
+def _is_decode_error(exc: BaseException) -> bool:
+    """pyogrio raises UnicodeDecodeError, or an Arrow error wrapping one, on undecodable text."""
+    while exc is not None:
+        if isinstance(exc, UnicodeDecodeError) or "Wrapping" in str(exc) or "decode" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _clean_geometries(

@@ -38,8 +38,20 @@ def box_km(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
 
 # Two 10 km × 10 km counties side by side: A = [0,10]×[0,10] km, B = [10,20]×[0,10] km.
 COUNTIES = [
-    {"adcode": "110101", "name": "甲县", "province": "北京市", "city": "北京市", "box": (0, 0, 10, 10)},
-    {"adcode": "130102", "name": "乙县", "province": "河北省", "city": "石家庄市", "box": (10, 0, 20, 10)},
+    {
+        "adcode": "110101",
+        "name": "甲县",
+        "province": "北京市",
+        "city": "北京市",
+        "box": (0, 0, 10, 10),
+    },
+    {
+        "adcode": "130102",
+        "name": "乙县",
+        "province": "河北省",
+        "city": "石家庄市",
+        "box": (10, 0, 20, 10),
+    },
 ]
 # (code, box in km). Cropland crosses the A|B border and runs 5 km past B (outside every county).
 LANDUSE = {
@@ -75,6 +87,7 @@ def write_landuse(path: Path, patches: list, encoding: str = "GBK", keep_cpg: bo
             "name": [RESDC_CLASSES.get(c // 10 if c > 100 else c, "?") for c, _ in patches],
         },
         geometry=[box_km(*b) for _, b in patches],
+        crs=DEFAULT_EQUAL_AREA_CRS,
     )
     pyogrio.write_dataframe(gdf, path, encoding=encoding)
     path.with_suffix(".prj").write_text(RESDC_PRJ)
@@ -89,6 +102,7 @@ def write_case(
     landuse: dict | None = None,
     socio: list | None = None,
     config_extra: dict | None = None,
+    counties_as_gbk_shapefile: bool = False,
 ) -> tuple[Path, Path]:
     """Write a complete small input set (data/ beside catalog.yaml and config.yaml)."""
     data = folder / "data"
@@ -99,14 +113,20 @@ def write_case(
         geometry=[box_km(*c["box"]) for c in counties],
         crs=DEFAULT_EQUAL_AREA_CRS,
     )
-    pyogrio.write_dataframe(gdf, data / "counties.gpkg", layer="counties")
+    counties_file = "counties.gpkg"
+    if counties_as_gbk_shapefile:  # RESDC style: GBK attributes, no .cpg
+        counties_file = "counties.shp"
+        pyogrio.write_dataframe(gdf, data / counties_file, encoding="GBK")
+        (data / "counties.cpg").unlink(missing_ok=True)
+    else:
+        pyogrio.write_dataframe(gdf, data / counties_file, layer="counties")
     landuse = LANDUSE if landuse is None else landuse
     for year, patches in landuse.items():
         write_landuse(data / f"lu_{year}.shp", patches)
     pd.DataFrame(SOCIO if socio is None else socio).to_csv(data / "socio.csv", index=False)
     catalog = {
         "datasets": {
-            "counties": {"path": "data/counties.gpkg", "id_field": "adcode"},
+            "counties": {"path": f"data/{counties_file}", "id_field": "adcode"},
             "landuse": {
                 y: {"path": f"data/lu_{y}.shp", "format": "vector", "code_field": "gridcode"}
                 for y in landuse

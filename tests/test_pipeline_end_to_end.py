@@ -90,7 +90,9 @@ def test_summary_totals(case, tmp_path):
 def test_cli_run_exit_0_and_prints_path(case, tmp_path, capsys):
     catalog, config = case
     out = tmp_path / "cli out"
-    code = main(["-q", "run", "--catalog", str(catalog), "--config", str(config), "--out", str(out)])
+    code = main(
+        ["-q", "run", "--catalog", str(catalog), "--config", str(config), "--out", str(out)]
+    )
     assert code == 0
     assert str(out / "eco_vouchers.gpkg") in capsys.readouterr().out
     _check_vouchers(out / "eco_vouchers.gpkg")

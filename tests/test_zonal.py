@@ -1,0 +1,101 @@
+"""Zonal areas on shapes whose areas can be written down; dask equals serial, bit for bit."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from pipeline.config import DEFAULT_EQUAL_AREA_CRS
+from pipeline.engine import Engine
+from pipeline.zonal import MAX_PIECE_VERTICES, zonal_areas
+
+CRS = DEFAULT_EQUAL_AREA_CRS
+
+
+def _counties(geoms, ids=None) -> gpd.GeoDataFrame:
+    ids = ids or [f"c{i}" for i in range(len(geoms))]
+    return gpd.GeoDataFrame({"county_id": ids}, geometry=geoms, crs=CRS)
+
+
+def _landuse(codes, geoms) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"class_code": codes}, geometry=geoms, crs=CRS)
+
+
+def _as_dict(df: pd.DataFrame) -> dict:
+    return {(r.county_id, r.year, r.class_code): r.area_ha for r in df.itertuples()}
+
+
+def test_inside_crossing_and_outside_polygons():
+    # county [0, 1000] × [0, 1000] m = 100 ha
+    county = _counties([shapely.box(0, 0, 1000, 1000)])
+    lu = _landuse(
+        [21, 31, 41, 12],
+        [
+            shapely.box(100, 100, 300, 300),  # inside: 200 × 200 m = 4 ha
+            shapely.box(900, 0, 1100, 500),  # crosses the east edge: 100 × 500 m inside = 5 ha
+            shapely.box(2000, 0, 3000, 1000),  # outside: nothing
+            shapely.box(0, 500, 500, 1000),  # touches the boundary from inside: 500 × 500 = 25 ha
+        ],
+    )
+    got = _as_dict(zonal_areas(county, {2010: lu}, Engine(workers=1, progress=False)))
+    assert got == pytest.approx(
+        {("c0", 2010, 21): 4.0, ("c0", 2010, 31): 5.0, ("c0", 2010, 12): 25.0}
+    )
+
+
+def test_large_county_is_cut_into_pieces_without_changing_areas():
+    # A disc of radius 5 km with 4 × 300 + 1 vertices, far more than MAX_PIECE_VERTICES; four
+    # quadrant patches of different classes. By symmetry each quadrant holds a quarter of the disc.
+    disc = shapely.Point(0, 0).buffer(5000, quad_segs=300)
+    assert shapely.get_num_coordinates(disc) > 4 * MAX_PIECE_VERTICES
+    quadrants = [
+        shapely.box(0, 0, 6000, 6000),
+        shapely.box(-6000, 0, 0, 6000),
+        shapely.box(-6000, -6000, 0, 0),
+        shapely.box(0, -6000, 6000, 0),
+    ]
+    lu = _landuse([21, 22, 23, 24], quadrants)
+    got = zonal_areas(_counties([disc]), {2018: lu}, Engine(workers=1, progress=False))
+    quarter_ha = disc.area / 4 / 1e4  # ≈ π · 5000² / 4 m² = 1963.5 ha
+    assert got["area_ha"].to_numpy() == pytest.approx([quarter_ha] * 4, rel=1e-9)
+    assert got["area_ha"].sum() == pytest.approx(disc.area / 1e4, rel=1e-12)
+
+
+def _random_case(seed: int, n_counties: int = 12, n_points: int = 3000):
+    """A 60 km × 40 km area cut into jagged counties and a Voronoi land-use partition."""
+    rng = np.random.default_rng(seed)
+    frame = shapely.box(0, 0, 60_000, 40_000)
+    seeds = shapely.points(rng.uniform((0, 0), (60_000, 40_000), size=(n_counties, 2)))
+    counties = shapely.intersection(
+        shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=frame)),
+        frame,
+    )
+    pts = shapely.points(rng.uniform((0, 0), (60_000, 40_000), size=(n_points, 2)))
+    cells = shapely.intersection(
+        shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=frame)),
+        frame,
+    )
+    codes = rng.choice([12, 21, 22, 31, 43, 51], size=len(cells))
+    return _counties(list(counties)), _landuse(codes, list(cells)), frame
+
+
+def test_dask_threads_equal_serial_exactly_and_areas_are_conserved():
+    counties, lu, _ = _random_case(7)
+    serial = zonal_areas(counties, {2010: lu}, Engine(workers=1, progress=False))
+    threaded = zonal_areas(counties, {2010: lu}, Engine(workers=2, progress=False), partitions=5)
+    pd.testing.assert_frame_equal(serial, threaded, check_exact=True)
+    # the land use tiles the frame, so each county's classes sum to its area
+    per_county = serial.groupby("county_id")["area_ha"].sum()
+    expected = pd.Series(counties.area.to_numpy() / 1e4, index=counties["county_id"])
+    np.testing.assert_allclose(per_county[expected.index], expected, rtol=1e-9)
+
+
+def test_row_order_does_not_change_a_single_bit():
+    counties, lu, _ = _random_case(11)
+    a = zonal_areas(counties, {2010: lu}, Engine(workers=1, progress=False))
+    shuffled = lu.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    b = zonal_areas(counties.iloc[::-1], {2010: shuffled}, Engine(workers=2, progress=False))
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
