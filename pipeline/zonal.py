@@ -48,7 +48,9 @@ def zonal_areas(
         lu_codes = lu["class_code"].to_numpy()
         tree = shapely.STRtree(lu_geoms)
         for positions in groups:
-            c_geoms = np.asarray(counties.geometry.values[positions])
+            # Each task gets its own copy of its counties: it prepares them, and GEOS prepared
+            # geometries build their indexes lazily, so sharing one between threads crashes.
+            c_geoms = shapely.from_wkb(shapely.to_wkb(counties.geometry.values[positions]))
             # bounding-box candidates only: the exact predicates run inside the task
             cand = np.unique(tree.query(c_geoms)[1])
             tasks.append((year, positions, c_geoms, lu_geoms[cand], lu_codes[cand]))
@@ -69,29 +71,43 @@ def _areas_of_partition(
     lu_geoms: np.ndarray,
     lu_codes: np.ndarray,
 ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """(year, county positions, class codes, areas in m²), one entry per (county, polygon) pair."""
-    pieces, owner = _pieces(county_geoms)
+    """(year, county positions, class codes, areas in m²) for every (county, polygon) overlap.
+
+    1. An STRtree over the land use gives the (county, polygon) pairs that intersect; the county
+       polygons are prepared, so both predicates are fast even for counties of 10⁴ vertices.
+    2. A polygon with ``contains_properly`` counts with its own area: no geometry is built.
+    3. Only polygons crossing a county boundary are intersected, and with the county's grid pieces
+       (:func:`_pieces`) that overlap them, not with the whole county, so each intersection costs
+       in proportion to the polygon and a piece of at most MAX_PIECE_VERTICES vertices.
+    """
+    shapely.prepare(county_geoms)
     tree = shapely.STRtree(lu_geoms)
-    p_idx, l_idx = tree.query(pieces, predicate="intersects")
-    shapely.prepare(pieces)
-    inside = shapely.contains_properly(pieces[p_idx], lu_geoms[l_idx])
-    area = np.empty(len(p_idx))
-    area[inside] = shapely.area(lu_geoms[l_idx[inside]])
-    cut = ~inside
-    area[cut] = shapely.area(shapely.intersection(pieces[p_idx[cut]], lu_geoms[l_idx[cut]]))
-    return year, positions[owner[p_idx]], lu_codes[l_idx], area
+    c_idx, l_idx = tree.query(county_geoms, predicate="intersects")
+    inside = shapely.contains_properly(county_geoms[c_idx], lu_geoms[l_idx])
+    whole = (c_idx[inside], l_idx[inside], shapely.area(lu_geoms[l_idx[inside]]))
+
+    cross_c, cross_l = c_idx[~inside], l_idx[~inside]
+    pieces, owner = _pieces(county_geoms[np.unique(cross_c)], np.unique(cross_c))
+    pair, piece = shapely.STRtree(pieces).query(lu_geoms[cross_l])  # bounding boxes only
+    own = owner[piece] == cross_c[pair]  # a piece of this pair's own county
+    pair, piece = pair[own], piece[own]
+    cut_area = shapely.area(shapely.intersection(pieces[piece], lu_geoms[cross_l[pair]]))
+    c_all = np.concatenate([whole[0], cross_c[pair]])
+    l_all = np.concatenate([whole[1], cross_l[pair]])
+    area = np.concatenate([whole[2], cut_area])
+    return year, positions[c_all], lu_codes[l_all], area
 
 
-def _pieces(county_geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pieces(county_geoms: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cut large county polygons into grid pieces of at most ~MAX_PIECE_VERTICES vertices.
 
     Intersecting a small land-use polygon with a county costs time in proportion to the county's
     vertex count; with pieces it is bounded. The pieces of a county tile it exactly (each is the
     county intersected with one grid cell), so areas summed over pieces are the county's areas.
-    Returns the pieces and, for each, the index of its county in ``county_geoms``.
+    Returns the pieces and, for each, the id (from ``ids``) of its county.
     """
     pieces, owner = [], []
-    for i, geom in enumerate(county_geoms):
+    for i, geom in zip(ids, county_geoms):
         for piece in _subdivide(geom):
             pieces.append(piece)
             owner.append(i)

@@ -1,0 +1,103 @@
+#!/usr/bin/env python
+"""Time `ecovoucher run` against the plain geopandas.overlay script on the same data, in one run.
+
+Each contender runs as its own process; wall time is measured around it and peak memory is the
+largest sum of resident memory over the process and all its children, sampled every 50 ms. The
+two results are compared county by county (they must agree to 1e-6 relative).
+
+    scripts/benchmark.py                       # the demo (builds it first if needed)
+    scripts/benchmark.py --catalog C --config F  # your own data
+    scripts/benchmark.py --workers 1 2         # ecovoucher with 1 and with 2 workers
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+import pyogrio
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measure(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak MiB of the process tree) of one command; raises if it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    root = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            procs = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.read().decode()}")
+    return wall, peak / 2**20
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--catalog", type=Path, default=ROOT / "data_catalog.yaml")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "jingjinji.yaml")
+    ap.add_argument("--workers", type=int, nargs="+", default=[2], help="worker counts to time")
+    ap.add_argument("--no-overlay", action="store_true", help="skip the geopandas.overlay script")
+    args = ap.parse_args()
+
+    if (
+        args.catalog == ROOT / "data_catalog.yaml"
+        and not (ROOT / ".cache/demo/manifest.json").exists()
+    ):
+        print("building the demo data first …", flush=True)
+        subprocess.run(
+            [sys.executable, "-c", "from pipeline.demo import build_demo_data as b; "
+             "b(__import__('pathlib').Path('.cache/demo'))"],
+            check=True, cwd=ROOT,
+        )  # fmt: skip
+
+    tmp = Path(tempfile.mkdtemp(prefix="ecovoucher-bench-"))
+    rows = []
+    results = {}
+    for n in args.workers:
+        out = tmp / f"ecovoucher-{n}"
+        cmd = [sys.executable, "-m", "pipeline", "-q", "run", "--catalog", str(args.catalog),
+               "--config", str(args.config), "--out", str(out), "--workers", str(n)]  # fmt: skip
+        wall, mem = measure(cmd)
+        rows.append((f"ecovoucher run --workers {n}", wall, mem))
+        results[n] = pyogrio.read_dataframe(out / "eco_vouchers.gpkg", layer="county_vouchers",
+                                            read_geometry=False).set_index("county_id")  # fmt: skip
+        print(f"{rows[-1][0]:<36} {wall:8.1f} s {mem:8.0f} MiB", flush=True)
+    if not args.no_overlay:
+        csv = tmp / "overlay.csv"
+        cmd = [sys.executable, str(ROOT / "scripts" / "overlay_baseline.py"), "--catalog",
+               str(args.catalog), "--config", str(args.config), "--out", str(csv)]  # fmt: skip
+        wall, mem = measure(cmd)
+        rows.append(("geopandas.overlay + groupby", wall, mem))
+        print(f"{rows[-1][0]:<36} {wall:8.1f} s {mem:8.0f} MiB", flush=True)
+        ref = pd.read_csv(csv, dtype={"county_id": str}).set_index("county_id")
+        ours = results[args.workers[-1]].loc[ref.index]
+        cols = ["sf_base_ha", "sf_target_ha", "voucher_ha", "value_yuan"]
+        scale = np.maximum(np.abs(ref[cols].to_numpy()), 1.0)
+        rel = np.max(np.abs(ours[cols].to_numpy() - ref[cols].to_numpy()) / scale)
+        print(f"max relative difference ecovoucher vs overlay: {rel:.2e}")
+
+    print("\n| command | wall time | peak memory |\n|---|---:|---:|")
+    for name, wall, mem in rows:
+        print(f"| {name} | {wall:.1f} s | {mem:,.0f} MiB |")
+    if not args.no_overlay:
+        best = min(w for name, w, _ in rows if name.startswith("ecovoucher"))
+        print(f"\nspeed-up over geopandas.overlay: {rows[-1][1] / best:.1f}×")
+
+
+if __name__ == "__main__":
+    main()
