@@ -76,7 +76,9 @@ def run_pipeline(
         )
     with _stage("zonal", seconds):
         log.info("zonal: running on %s", engine.describe())
-        class_areas = zonal_areas(inputs.counties, inputs.landuse, engine)
+        years = (config.years.base, config.years.target)
+        zonal = zonal_areas(inputs.counties, inputs.landuse, engine, transitions=years)
+        class_areas = zonal.class_areas
     with _stage("accounting", seconds):
         accounts = account(inputs.counties, class_areas, inputs.socio, config, coefficients)
         _warn_coverage(accounts, config)
@@ -84,7 +86,11 @@ def run_pipeline(
         provenance = _provenance(catalog, config, coefficients, inputs, engine, started)
         gpkg = write_geopackage(
             Path(out_dir),
-            {"county_vouchers": accounts.county_vouchers, "class_areas": class_areas},
+            {
+                "county_vouchers": accounts.county_vouchers,
+                "class_areas": class_areas,
+                "transitions": zonal.transitions,
+            },
             accounts.totals,
             provenance,
         )

@@ -1,10 +1,18 @@
-"""Stage 3 — zonal statistics: exact area of every land-use class in every county.
+"""Stage 3 — zonal statistics: exact area of every land-use class in every county, and the
+land-use transfer matrix (土地利用转移矩阵) between two years.
 
 One public function, :func:`zonal_areas`. Counties are split into spatially compact partitions;
 each partition is one task (run by :class:`~pipeline.engine.Engine`) that gets its counties and the
-land-use polygons whose bounding boxes touch them. Inside a task an STRtree finds the intersecting
-(county, polygon) pairs; a polygon that lies wholly inside its county (``contains_properly``) counts
-with its own area, and only polygons crossing a county boundary are intersected.
+land-use polygons whose bounding boxes touch them, for every year. Inside a task an STRtree finds
+the intersecting (county, polygon) pairs; a polygon that lies wholly inside its county
+(``contains_properly``) counts with its own area, and only polygons crossing a county boundary are
+intersected (with grid pieces of the county, see :func:`_pieces`).
+
+Transitions: each base-year piece (a polygon, or its part inside the county) is matched with the
+target-year polygons. A polygon unchanged between the years (identical geometry) is one cell of
+the matrix with no geometry work; only changed polygons are intersected with the target year's
+changed polygons. Area that one year covers and the other does not goes to code 0 ("no land-use
+data"), so that for every county M_t − M_0 = Σ area(from→to) · (k_to − k_from) exactly.
 
 Every county is computed whole inside one task, and the contributions are summed in an order fixed
 by their values, so the result is bit-for-bit the same whatever the engine, the worker count or the
@@ -14,6 +22,7 @@ row order of the input.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -26,36 +35,61 @@ log = logging.getLogger(__name__)
 
 #: A county boundary with more vertices than this is cut into grid pieces before intersecting.
 MAX_PIECE_VERTICES = 256
+#: Transfer-matrix residuals smaller than this (hm², i.e. 0.01 m²) are rounding, not data gaps.
+RESIDUAL_TOLERANCE_HA = 1e-6
+#: code used in ``transitions`` for area that one year's land use does not cover
+NO_DATA = 0
+
+
+@dataclass
+class ZonalResult:
+    class_areas: pd.DataFrame  # county_id, year, class_code, area_ha
+    transitions: pd.DataFrame | None  # county_id, from_code, to_code, area_ha
 
 
 def zonal_areas(
     counties: gpd.GeoDataFrame,
     landuse: dict[int, gpd.GeoDataFrame],
     engine: Engine,
+    transitions: tuple[int, int] | None = None,
     partitions: int | None = None,
-) -> pd.DataFrame:
-    """Per-county, per-class areas for every year.
+) -> ZonalResult:
+    """Per-county, per-class areas for every year, and optionally the transfer matrix.
 
     ``counties``: ``county_id`` and polygons; ``landuse``: year → ``class_code`` and polygons, all in
-    one equal-area CRS (metres). Returns ``county_id, year, class_code, area_ha``, one row per
-    county, year and class present, sorted.
+    one equal-area CRS (metres); ``transitions``: (base, target) years for the transfer matrix.
+    ``class_areas`` has one row per county, year and class present; ``transitions`` one row per
+    county and (from, to) pair present; both sorted, areas in hm².
     """
     n_parts = partitions or max(1, min(len(counties), 4 * engine.n_workers))
     groups = _partition(counties, n_parts)
+    years = sorted(landuse)
+    arrays = {
+        y: (np.asarray(landuse[y].geometry.values), landuse[y]["class_code"].to_numpy())
+        for y in years
+    }
+    trees = {y: shapely.STRtree(arrays[y][0]) for y in years}
     tasks = []
-    for year, lu in sorted(landuse.items()):
-        lu_geoms = np.asarray(lu.geometry.values)
-        lu_codes = lu["class_code"].to_numpy()
-        tree = shapely.STRtree(lu_geoms)
-        for positions in groups:
-            # Each task gets its own copy of its counties: it prepares them, and GEOS prepared
-            # geometries build their indexes lazily, so sharing one between threads crashes.
-            c_geoms = shapely.from_wkb(shapely.to_wkb(counties.geometry.values[positions]))
+    for positions in groups:
+        # Each task gets its own copy of its counties: it prepares them, and GEOS prepared
+        # geometries build their indexes lazily, so sharing one between threads crashes.
+        c_geoms = shapely.from_wkb(shapely.to_wkb(counties.geometry.values[positions]))
+        per_year = {}
+        for y in years:
             # bounding-box candidates only: the exact predicates run inside the task
-            cand = np.unique(tree.query(c_geoms)[1])
-            tasks.append((year, positions, c_geoms, lu_geoms[cand], lu_codes[cand]))
-    parts = engine.map(_areas_of_partition, tasks, desc="zonal areas")
-    return _sum_parts(parts, counties["county_id"].to_numpy())
+            cand = np.unique(trees[y].query(c_geoms)[1])
+            per_year[y] = (arrays[y][0][cand], arrays[y][1][cand])
+        tasks.append((positions, c_geoms, per_year, transitions))
+    parts = engine.map(_partition_task, tasks, desc="zonal areas")
+    ids = counties["county_id"].to_numpy()
+    class_areas = _sum([p["areas"] for p in parts], ids, ["year", "class_code"], "class_areas")
+    trans = None
+    if transitions:
+        trans = _sum(
+            [p["transitions"] for p in parts], ids, ["from_code", "to_code"], "transitions"
+        )
+        trans = _add_residuals(trans, class_areas, *transitions)
+    return ZonalResult(class_areas, trans)
 
 
 def _partition(counties: gpd.GeoDataFrame, n_parts: int) -> list[np.ndarray]:
@@ -64,38 +98,89 @@ def _partition(counties: gpd.GeoDataFrame, n_parts: int) -> list[np.ndarray]:
     return [g for g in np.array_split(order, n_parts) if len(g)]
 
 
-def _areas_of_partition(
-    year: int,
+def _partition_task(
     positions: np.ndarray,
     county_geoms: np.ndarray,
-    lu_geoms: np.ndarray,
-    lu_codes: np.ndarray,
-) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """(year, county positions, class codes, areas in m²) for every (county, polygon) overlap.
+    per_year: dict[int, tuple[np.ndarray, np.ndarray]],
+    transitions: tuple[int, int] | None,
+) -> dict[str, list[tuple]]:
+    """Areas (and transitions) of one partition; county indices are returned as ``positions``."""
+    shapely.prepare(county_geoms)
+    areas, overlays = [], {}
+    for year, (geoms, codes) in per_year.items():
+        c, lu, area, piece = _overlay(county_geoms, geoms)
+        overlays[year] = (c, lu, area, piece)
+        areas.append((positions[c], np.full(len(c), year), codes[lu], area))
+    out: dict[str, list[tuple]] = {"areas": areas}
+    if transitions:
+        base, target = transitions
+        c, frm, to, area = _transitions(overlays[base], per_year[base], per_year[target])
+        out["transitions"] = [(positions[c], frm, to, area)]
+    return out
+
+
+def _overlay(
+    county_geoms: np.ndarray, lu_geoms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every (county, polygon) overlap: county index, polygon index, area (m²) and the piece.
 
     1. An STRtree over the land use gives the (county, polygon) pairs that intersect; the county
        polygons are prepared, so both predicates are fast even for counties of 10⁴ vertices.
-    2. A polygon with ``contains_properly`` counts with its own area: no geometry is built.
+    2. A polygon with ``contains_properly`` counts with its own area; its piece is the polygon.
     3. Only polygons crossing a county boundary are intersected, and with the county's grid pieces
        (:func:`_pieces`) that overlap them, not with the whole county, so each intersection costs
        in proportion to the polygon and a piece of at most MAX_PIECE_VERTICES vertices.
     """
-    shapely.prepare(county_geoms)
     tree = shapely.STRtree(lu_geoms)
     c_idx, l_idx = tree.query(county_geoms, predicate="intersects")
     inside = shapely.contains_properly(county_geoms[c_idx], lu_geoms[l_idx])
-    whole = (c_idx[inside], l_idx[inside], shapely.area(lu_geoms[l_idx[inside]]))
 
     cross_c, cross_l = c_idx[~inside], l_idx[~inside]
-    pieces, owner = _pieces(county_geoms[np.unique(cross_c)], np.unique(cross_c))
-    pair, piece = shapely.STRtree(pieces).query(lu_geoms[cross_l])  # bounding boxes only
+    grid, owner = _pieces(county_geoms[np.unique(cross_c)], np.unique(cross_c))
+    pair, piece = shapely.STRtree(grid).query(lu_geoms[cross_l])  # bounding boxes only
     own = owner[piece] == cross_c[pair]  # a piece of this pair's own county
     pair, piece = pair[own], piece[own]
-    cut_area = shapely.area(shapely.intersection(pieces[piece], lu_geoms[cross_l[pair]]))
-    c_all = np.concatenate([whole[0], cross_c[pair]])
-    l_all = np.concatenate([whole[1], cross_l[pair]])
-    area = np.concatenate([whole[2], cut_area])
-    return year, positions[c_all], lu_codes[l_all], area
+    cut = shapely.intersection(grid[piece], lu_geoms[cross_l[pair]])
+    cut_area = shapely.area(cut)
+    keep = cut_area > 0
+    c_all = np.concatenate([c_idx[inside], cross_c[pair][keep]])
+    l_all = np.concatenate([l_idx[inside], cross_l[pair][keep]])
+    area = np.concatenate([shapely.area(lu_geoms[l_idx[inside]]), cut_area[keep]])
+    pieces = np.concatenate([lu_geoms[l_idx[inside]], cut[keep]])
+    return c_all, l_all, area, pieces
+
+
+def _transitions(
+    base_overlay: tuple[np.ndarray, ...],
+    base: tuple[np.ndarray, np.ndarray],
+    target: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(county index, from code, to code, area m²) for the base-year pieces of one partition."""
+    c, l0, area, piece = base_overlay
+    g0, codes0 = base
+    g1, codes1 = target
+    # Unchanged polygons: the same geometry in both years (compared as WKB) is one matrix cell.
+    index1 = {w: i for i, w in enumerate(shapely.to_wkb(g1))}
+    match = np.array([index1.get(w, -1) for w in shapely.to_wkb(g0)], dtype=np.int64)
+    same = match[l0] >= 0
+    out_c = [c[same]]
+    out_from = [codes0[l0[same]]]
+    out_to = [codes1[match[l0[same]]]]
+    out_area = [area[same]]
+    # Changed pieces meet only target polygons that match no base polygon (planar partitions).
+    free = np.ones(len(g1), dtype=bool)
+    free[match[match >= 0]] = False
+    free_idx = np.flatnonzero(free)
+    changed = np.flatnonzero(~same)
+    if len(changed) and len(free_idx):
+        k, j = shapely.STRtree(g1[free_idx]).query(piece[changed], predicate="intersects")
+        a = shapely.area(shapely.intersection(piece[changed[k]], g1[free_idx[j]]))
+        keep = a > 0
+        out_c.append(c[changed[k]][keep])
+        out_from.append(codes0[l0[changed[k]]][keep])
+        out_to.append(codes1[free_idx[j]][keep])
+        out_area.append(a[keep])
+    return tuple(np.concatenate(x) for x in (out_c, out_from, out_to, out_area))
 
 
 def _pieces(county_geoms: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -139,31 +224,62 @@ def _polygons_only(geom: shapely.Geometry) -> shapely.Geometry:
     return geom
 
 
-def _sum_parts(parts: list[tuple], county_ids: np.ndarray) -> pd.DataFrame:
-    """Sum the pair areas per (county, year, class) in an order fixed by the values themselves."""
-    if not parts:
-        return pd.DataFrame(columns=["county_id", "year", "class_code", "area_ha"])
-    year = np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in parts])
-    pos = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    code = np.concatenate([p[2] for p in parts]).astype(np.int64)
-    area = np.concatenate([p[3] for p in parts])
-    keep = area > 0
-    year, pos, code, area = year[keep], pos[keep], code[keep], area[keep]
-    order = np.lexsort((area, code, year, pos))
-    year, pos, code, area = year[order], pos[order], code[order], area[order]
+def _sum(
+    parts: list[list[tuple]], county_ids: np.ndarray, keys: list[str], what: str
+) -> pd.DataFrame:
+    """Sum areas (m²) per (county, key1, key2) in an order fixed by the values themselves, so the
+    sums do not depend on partitioning or row order; returns hm²."""
+    flat = [t for p in parts for t in p]
+    cols = ["county_id", *keys, "area_ha"]
+    if not flat or not sum(len(t[0]) for t in flat):
+        return pd.DataFrame(
+            {c: pd.Series(dtype=object if c == "county_id" else float) for c in cols}
+        )
+    pos, k1, k2, area = (np.concatenate([t[i] for t in flat]) for i in range(4))
+    pos, k1, k2 = pos.astype(np.int64), k1.astype(np.int64), k2.astype(np.int64)
+    order = np.lexsort((area, k2, k1, pos))
+    pos, k1, k2, area = pos[order], k1[order], k2[order], area[order]
     new = np.ones(len(area), dtype=bool)
-    new[1:] = (pos[1:] != pos[:-1]) | (year[1:] != year[:-1]) | (code[1:] != code[:-1])
+    new[1:] = (pos[1:] != pos[:-1]) | (k1[1:] != k1[:-1]) | (k2[1:] != k2[:-1])
     starts = np.flatnonzero(new)
-    sums = np.add.reduceat(area, starts) if len(area) else area
     out = pd.DataFrame(
         {
             "county_id": county_ids[pos[starts]],
-            "year": year[starts],
-            "class_code": code[starts],
+            keys[0]: k1[starts],
+            keys[1]: k2[starts],
             # 1 ha = 10,000 m²
-            "area_ha": sums / 1e4,
+            "area_ha": np.add.reduceat(area, starts) / 1e4,
         }
     )
-    return out.sort_values(["county_id", "year", "class_code"], kind="stable").reset_index(
+    log.debug("%s: %d rows", what, len(out))
+    return out.sort_values(["county_id", *keys], kind="stable").reset_index(drop=True)
+
+
+def _add_residuals(
+    trans: pd.DataFrame, class_areas: pd.DataFrame, base: int, target: int
+) -> pd.DataFrame:
+    """Rows ``from → 0`` and ``0 → to`` for area covered in one year only, so the matrix's row sums
+    equal the base year's class areas and its column sums the target year's."""
+    rows = []
+    for year, key, other in ((base, "from_code", "to_code"), (target, "to_code", "from_code")):
+        have = class_areas.loc[class_areas["year"] == year].set_index(["county_id", "class_code"])
+        got = trans.groupby(["county_id", key])["area_ha"].sum()
+        got.index = got.index.set_names(["county_id", "class_code"])
+        gap = have["area_ha"].sub(got, fill_value=0.0)
+        gap = gap[gap > RESIDUAL_TOLERANCE_HA]
+        if len(gap):
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "county_id": gap.index.get_level_values(0),
+                        key: gap.index.get_level_values(1),
+                        other: NO_DATA,
+                        "area_ha": gap.to_numpy(),
+                    }
+                )
+            )
+    if rows:
+        trans = pd.concat([trans, *rows], ignore_index=True)
+    return trans.sort_values(["county_id", "from_code", "to_code"], kind="stable").reset_index(
         drop=True
     )

@@ -40,7 +40,7 @@ def test_inside_crossing_and_outside_polygons():
             shapely.box(0, 500, 500, 1000),  # touches the boundary from inside: 500 × 500 = 25 ha
         ],
     )
-    got = _as_dict(zonal_areas(county, {2010: lu}, Engine(workers=1, progress=False)))
+    got = _as_dict(zonal_areas(county, {2010: lu}, Engine(workers=1, progress=False)).class_areas)
     assert got == pytest.approx(
         {("c0", 2010, 21): 4.0, ("c0", 2010, 31): 5.0, ("c0", 2010, 12): 25.0}
     )
@@ -58,7 +58,7 @@ def test_large_county_is_cut_into_pieces_without_changing_areas():
         shapely.box(0, -6000, 6000, 0),
     ]
     lu = _landuse([21, 22, 23, 24], quadrants)
-    got = zonal_areas(_counties([disc]), {2018: lu}, Engine(workers=1, progress=False))
+    got = zonal_areas(_counties([disc]), {2018: lu}, Engine(workers=1, progress=False)).class_areas
     quarter_ha = disc.area / 4 / 1e4  # ≈ π · 5000² / 4 m² = 1963.5 ha
     assert got["area_ha"].to_numpy() == pytest.approx([quarter_ha] * 4, rel=1e-9)
     assert got["area_ha"].sum() == pytest.approx(disc.area / 1e4, rel=1e-12)
@@ -84,8 +84,10 @@ def _random_case(seed: int, n_counties: int = 12, n_points: int = 3000):
 
 def test_dask_threads_equal_serial_exactly_and_areas_are_conserved():
     counties, lu, _ = _random_case(7)
-    serial = zonal_areas(counties, {2010: lu}, Engine(workers=1, progress=False))
-    threaded = zonal_areas(counties, {2010: lu}, Engine(workers=2, progress=False), partitions=5)
+    serial = zonal_areas(counties, {2010: lu}, Engine(workers=1, progress=False)).class_areas
+    threaded = zonal_areas(
+        counties, {2010: lu}, Engine(workers=2, progress=False), partitions=5
+    ).class_areas
     pd.testing.assert_frame_equal(serial, threaded, check_exact=True)
     # the land use tiles the frame, so each county's classes sum to its area
     per_county = serial.groupby("county_id")["area_ha"].sum()
@@ -95,7 +97,9 @@ def test_dask_threads_equal_serial_exactly_and_areas_are_conserved():
 
 def test_row_order_does_not_change_a_single_bit():
     counties, lu, _ = _random_case(11)
-    a = zonal_areas(counties, {2010: lu}, Engine(workers=1, progress=False))
+    a = zonal_areas(counties, {2010: lu}, Engine(workers=1, progress=False)).class_areas
     shuffled = lu.sample(frac=1.0, random_state=3).reset_index(drop=True)
-    b = zonal_areas(counties.iloc[::-1], {2010: shuffled}, Engine(workers=2, progress=False))
+    b = zonal_areas(
+        counties.iloc[::-1], {2010: shuffled}, Engine(workers=2, progress=False)
+    ).class_areas
     pd.testing.assert_frame_equal(a, b, check_exact=True)
