@@ -3,7 +3,10 @@
 One public function, :func:`account`. Formulas (Gu, Tang & Wang 2022, eq. 1–3; METHOD.md §1):
 
     M_t = Σ_i A_i,t · k_i                      standard-forest area (hm²)
-    ΔM  = M_t − M_0                            static voucher (hm²)
+    ΔM  = M_t − B                              static voucher (hm²); the baseline B is M_0, or with
+                                               baseline.mode = protection_rate the base-year
+                                               standard-forest density of the county's level
+                                               (hm²/km²) × the county's area
     G_t = (GDP_t / pop_t) / national GDP per capita
     P_t = (pop_t / area_km²) / national population density
     E   = ΔM · G_t · P_t                       dynamic voucher (hm²); E < 0 demand, E > 0 supply
@@ -13,13 +16,16 @@ One public function, :func:`account`. Formulas (Gu, Tang & Wang 2022, eq. 1–3;
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from pipeline.coefficients import Coefficients
-from pipeline.config import Config
+
+if TYPE_CHECKING:  # config imports the market, which imports this module's tolerance
+    from pipeline.config import Config
 
 #: |E| below this many hm² (a millionth of a square metre) counts as balanced.
 BALANCED_TOLERANCE_HA = 1e-10
@@ -29,6 +35,7 @@ BALANCED_TOLERANCE_HA = 1e-10
 class Accounts:
     county_vouchers: gpd.GeoDataFrame
     totals: dict[str, float]
+    baseline_areas: pd.DataFrame  # county_id, class_code, area_ha: the land the baseline counts
 
 
 def account(
@@ -43,10 +50,11 @@ def account(
     national = config.national[target]
     ids = counties["county_id"].to_numpy()
 
-    k = class_areas["class_code"].map(coefficients.of).to_numpy(float)
-    weighted = class_areas.assign(sf=class_areas["area_ha"].to_numpy() * k)
-    sf = weighted.pivot_table(index="county_id", columns="year", values="sf", aggfunc="sum")
-    sf = sf.reindex(index=ids, columns=[base, target]).fillna(0.0)
+    sf = _standard_forest(class_areas, coefficients, "year").reindex(columns=[base, target])
+    sf = sf.reindex(index=ids).fillna(0.0)
+    baseline_areas = _baseline_areas(counties, class_areas, config)
+    baseline = _standard_forest(baseline_areas.assign(year=0), coefficients, "year")[0]
+    baseline = baseline.reindex(ids).fillna(0.0).to_numpy()
     covered = class_areas.pivot_table(
         index="county_id", columns="year", values="area_ha", aggfunc="sum"
     ).reindex(index=ids, columns=[base, target])
@@ -62,7 +70,7 @@ def account(
 
     m0 = sf[base].to_numpy()
     mt = sf[target].to_numpy()
-    static = mt - m0
+    static = mt - baseline
     voucher = static * gdp_coef * pop_coef
     value = voucher * config.price_yuan_per_ha
     role = np.where(
@@ -79,6 +87,7 @@ def account(
             "area_km2": area_km2,
             "sf_base_ha": m0,
             "sf_target_ha": mt,
+            "baseline_ha": baseline,
             "static_voucher_ha": static,
             "gdp_coef": gdp_coef,
             "pop_coef": pop_coef,
@@ -96,6 +105,7 @@ def account(
     totals = {
         "sf_base_ha": float(m0.sum()),
         "sf_target_ha": float(mt.sum()),
+        "baseline_ha": float(baseline.sum()),
         "static_voucher_ha": float(static.sum()),
         "demand_ha": demand,
         "supply_ha": supply,
@@ -107,4 +117,35 @@ def account(
         "n_supply": float((role == "supply").sum()),
         "n_balanced": float((role == "balanced").sum()),
     }
-    return Accounts(table, totals)
+    return Accounts(table, totals, baseline_areas)
+
+
+def _standard_forest(areas: pd.DataFrame, coefficients: Coefficients, by: str) -> pd.DataFrame:
+    """Σ_i A_i · k_i per county (rows) and ``by`` (columns), hm²."""
+    k = areas["class_code"].map(coefficients.of).to_numpy(float)
+    weighted = areas.assign(sf=areas["area_ha"].to_numpy() * k)
+    return weighted.pivot_table(index="county_id", columns=by, values="sf", aggfunc="sum")
+
+
+def _baseline_areas(
+    counties: gpd.GeoDataFrame, class_areas: pd.DataFrame, config: Config
+) -> pd.DataFrame:
+    """The class areas the baseline counts: the county's own base-year land (mode base_year), or
+    its level's base-year class mix scaled to the county's area (mode protection_rate), so that
+    B = Σ_i k_i · B_i = level density of standard forest (hm²/km²) × county area (km²)."""
+    base = class_areas.loc[class_areas["year"] == config.years.base]
+    base = base[["county_id", "class_code", "area_ha"]].reset_index(drop=True)
+    if config.baseline.mode == "base_year":
+        return base
+    level = config.baseline.level
+    groups = counties[["county_id", "area_m2"]].copy()
+    groups["group"] = "all" if level == "national" else counties[level].fillna("").to_numpy()
+    group_area = groups.groupby("group")["area_m2"].sum()
+    mix = base.merge(groups[["county_id", "group"]], on="county_id")
+    mix = mix.groupby(["group", "class_code"], as_index=False)["area_ha"].sum()
+    # share of the level's area in each class, e.g. 30,000 ha forest / 100,000 ha = 0.3
+    mix["share"] = mix["area_ha"] / (mix["group"].map(group_area) / 1e4)
+    out = groups[["county_id", "group", "area_m2"]].merge(mix[["group", "class_code", "share"]])
+    # the county's baseline land in class i: share × county area (hm² = m² / 10⁴)
+    out["area_ha"] = out["share"] * out["area_m2"] / 1e4
+    return out[["county_id", "class_code", "area_ha"]].sort_values(["county_id", "class_code"])

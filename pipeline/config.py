@@ -6,13 +6,17 @@ See README, 'Config'. Relative paths are relative to the config file.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from pipeline.coefficients import Coefficients, load_coefficients
+from pipeline.market import MarketConfig
+from pipeline.national import NationalValues
 from pipeline.settings import parse_model, read_yaml, resolve
+from pipeline.uncertainty import UncertaintyConfig
 
 #: Albers equal-area conic for China on the Krasovsky ellipsoid, as RESDC uses.
 DEFAULT_EQUAL_AREA_CRS = (
@@ -50,11 +54,20 @@ class Years(BaseModel):
         return self
 
 
-class NationalValues(BaseModel):
+class Baseline(BaseModel):
+    """Each county's protection baseline (paper §2.1), against which M_t is compared."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    gdp_per_capita_yuan: float = Field(gt=0)
-    population_density_per_km2: float = Field(gt=0)
+    mode: Literal["base_year", "protection_rate"] = Field(
+        "base_year",
+        description="base_year: the county's own M_0; protection_rate: the average standard-forest "
+        "density (hm² per km²) of its `level` in the base year × the county's area",
+    )
+    level: Literal["national", "province", "city"] = Field(
+        "province",
+        description="with protection_rate: where the average is taken; national = the whole study area",
+    )
 
 
 class Config(BaseModel):
@@ -66,6 +79,9 @@ class Config(BaseModel):
     coefficients: Path = DEFAULT_COEFFICIENTS
     national: dict[int, NationalValues]
     price_yuan_per_ha: float = Field(ge=0, description="q_t, yuan per hm² of standard forest")
+    baseline: Baseline = Baseline()
+    market: MarketConfig | None = Field(None, description="clear the vouchers between counties")
+    uncertainty: UncertaintyConfig | None = Field(None, description="Monte Carlo of the vouchers")
     path: Path | None = Field(None, description="the config file itself (set on load)")
 
     @field_validator("coefficients", mode="after")

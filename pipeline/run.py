@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import geopandas as gpd
+import pandas as pd
+
 from pipeline import __version__
 from pipeline.accounting import Accounts, account
 from pipeline.catalog import Catalog, load_catalog
@@ -26,6 +29,8 @@ from pipeline.config import Config, load_config
 from pipeline.engine import Engine
 from pipeline.export import write_geopackage
 from pipeline.ingest import Inputs, checksum, ingest
+from pipeline.market import clear_market
+from pipeline.uncertainty import monte_carlo
 from pipeline.zonal import zonal_areas
 
 log = logging.getLogger("pipeline")
@@ -82,20 +87,51 @@ def run_pipeline(
     with _stage("accounting", seconds):
         accounts = account(inputs.counties, class_areas, inputs.socio, config, coefficients)
         _warn_coverage(accounts, config)
+    layers = {"class_areas": class_areas, "transitions": zonal.transitions}
+    if config.market is not None:
+        with _stage("market", seconds):
+            cleared = clear_market(accounts.county_vouchers, config.market)
+            _join(
+                accounts, cleared.county_columns[["bought_ha", "sold_ha", "unmet_ha", "unsold_ha"]]
+            )
+            accounts.totals.update(cleared.totals)
+            layers["trades"] = cleared.trades
+    if config.uncertainty is not None:
+        with _stage("uncertainty", seconds):
+            nat = config.national[config.years.target]
+            mc = monte_carlo(
+                class_areas,
+                accounts.county_vouchers,
+                coefficients.k,
+                (nat.gdp_per_capita_yuan, nat.population_density_per_km2),
+                config.price_yuan_per_ha,
+                config.uncertainty,
+                years=years,
+                baseline_areas=accounts.baseline_areas,
+            )
+            _join(accounts, mc.county_columns)
+            accounts.totals.update(mc.totals)
     with _stage("export", seconds):
         provenance = _provenance(catalog, config, coefficients, inputs, engine, started)
         gpkg = write_geopackage(
             Path(out_dir),
             {
                 "county_vouchers": accounts.county_vouchers,
-                "class_areas": class_areas,
-                "transitions": zonal.transitions,
+                **{name: df for name, df in layers.items() if df is not None},
             },
             accounts.totals,
             provenance,
         )
     log.info("wrote %s", gpkg)
     return RunResult(gpkg, accounts, inputs, seconds)
+
+
+def _join(accounts: Accounts, columns: pd.DataFrame) -> None:
+    """Add per-county columns (indexed by county_id) to county_vouchers, geometry kept last."""
+    cv = accounts.county_vouchers
+    geometry = cv.geometry.name
+    joined = cv.drop(columns=geometry).join(columns, on="county_id")
+    accounts.county_vouchers = gpd.GeoDataFrame(joined, geometry=cv.geometry.values, crs=cv.crs)
 
 
 def _warn_coverage(accounts: Accounts, config: Config) -> None:

@@ -47,8 +47,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipeline.accounting import BALANCED_TOLERANCE_HA
-from pipeline.config import NationalValues
 from pipeline.errors import InputError, Problem
+from pipeline.national import NationalValues
 
 __all__ = [
     "NationalUncertainty",

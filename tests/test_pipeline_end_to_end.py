@@ -107,3 +107,53 @@ def test_cli_bad_input_exit_2_and_no_output(case, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "socio.csv" in err and "Traceback" not in err
     assert not (out / "eco_vouchers.gpkg").exists()
+
+
+def _run_with(tmp_path, config_extra: dict):
+    from conftest import write_case
+
+    catalog, config = write_case(tmp_path / "case", config_extra=config_extra)
+    gpkg = run_pipeline(catalog, config, tmp_path / "out", Engine(workers=1, progress=False)).gpkg
+    return pyogrio.read_dataframe(gpkg, layer="county_vouchers").set_index("county_id"), gpkg
+
+
+def test_protection_rate_baseline_national(tmp_path):
+    # national density of standard forest in 2010: (5000 + 1650) hm² / 200 km² = 33.25 hm²/km²
+    # baseline of each 100 km² county = 33.25 × 100 = 3325 hm²
+    # A: ΔM = 2500 − 3325 = −825;  E = −825 × 0.2 × 10 = −1650
+    # B: ΔM = 6075 − 3325 = 2750;  E = 2750 × 0.6 × 1 = 1650
+    cv, _ = _run_with(tmp_path, {"baseline": {"mode": "protection_rate", "level": "national"}})
+    assert cv["baseline_ha"].to_numpy() == pytest.approx([3325, 3325], rel=1e-12)
+    assert cv["static_voucher_ha"].to_numpy() == pytest.approx([-825, 2750], rel=1e-12)
+    assert cv["voucher_ha"].to_numpy() == pytest.approx([-1650, 1650], rel=1e-12)
+    assert cv["sf_base_ha"].to_numpy() == pytest.approx([5000, 1650], rel=1e-12)  # M_0 kept
+
+
+def test_protection_rate_by_province_equals_base_year_when_each_county_is_a_province(tmp_path):
+    # each fixture county is alone in its province, so its level density × area is its own M_0
+    cv, _ = _run_with(tmp_path, {"baseline": {"mode": "protection_rate", "level": "province"}})
+    assert cv["baseline_ha"].to_numpy() == pytest.approx([5000, 1650], rel=1e-12)
+    assert cv["voucher_ha"].to_numpy() == pytest.approx([-5000, 2655], rel=1e-12)
+
+
+def test_market_and_uncertainty_sections(tmp_path):
+    # A needs 5000 hm², B offers 2655; different provinces and cities → one region-level trade of
+    # 2655 hm² at max(30,000, 45,000) = 45,000 yuan/hm² → 2655 × 45,000 = 119,475,000 yuan;
+    # A's unmet demand 5000 − 2655 = 2345 hm².
+    cv, gpkg = _run_with(
+        tmp_path,
+        {
+            "market": {"floor_price_yuan_per_ha": 30000, "market_price_yuan_per_ha": 45000},
+            "uncertainty": {"draws": 200, "seed": 1},  # zero spread: percentiles = E
+        },
+    )
+    assert cv.loc["110101", "bought_ha"] == pytest.approx(2655)
+    assert cv.loc["110101", "unmet_ha"] == pytest.approx(2345)
+    assert cv.loc["130102", "sold_ha"] == pytest.approx(2655)
+    trades = pyogrio.read_dataframe(gpkg, layer="trades")
+    assert len(trades) == 1 and trades.loc[0, "level"] == "region"
+    assert trades.loc[0, "value_yuan"] == pytest.approx(119_475_000)
+    assert cv["voucher_ha_p05"].to_numpy() == pytest.approx([-5000, 2655], rel=1e-12)
+    assert cv["p_demand"].to_numpy() == pytest.approx([1.0, 0.0])
+    s = pyogrio.read_dataframe(gpkg, layer="summary").set_index("key")
+    assert s.loc["traded_ha", "value"] == pytest.approx(2655)
