@@ -79,6 +79,11 @@ class Config(BaseModel):
     coefficients: Path = DEFAULT_COEFFICIENTS
     national: dict[int, NationalValues]
     price_yuan_per_ha: float = Field(ge=0, description="q_t, yuan per hm² of standard forest")
+    landuse_overlaps: Literal["error", "first"] = Field(
+        "error",
+        description="overlapping land-use polygons: error (stop, naming counties and hectares) or "
+        "first (the polygon earlier in the file keeps the shared area)",
+    )
     baseline: Baseline = Baseline()
     market: MarketConfig | None = Field(None, description="clear the vouchers between counties")
     uncertainty: UncertaintyConfig | None = Field(None, description="Monte Carlo of the vouchers")

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -28,6 +30,7 @@ from pipeline.config import Config
 from pipeline.errors import InputError, Problem
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
@@ -62,14 +65,30 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
 
     notes: list[str] = []
     crs = config.crs
-    counties = _read_counties(catalog.datasets.counties, config, crs, notes)
-    landuse = {y: _read_landuse(catalog.datasets.landuse[y], y, crs, notes) for y in years}
-    socio = _read_socio(
-        catalog.datasets.socioeconomic, config.years.target, counties["county_id"], notes
+    # Read every dataset even when an earlier one is bad, so the user sees all problems at once.
+    counties = _collect(problems, _read_counties, catalog.datasets.counties, config, crs, notes)
+    landuse = {
+        y: _collect(problems, _read_landuse, catalog.datasets.landuse[y], y, crs, notes)
+        for y in years
+    }
+    ids = counties["county_id"] if counties is not None else None
+    socio = _collect(
+        problems, _read_socio, catalog.datasets.socioeconomic, config.years.target, ids, notes
     )
+    if problems:
+        raise InputError(problems)
     files = [catalog.datasets.counties.path, catalog.datasets.socioeconomic.path]
     files += [catalog.datasets.landuse[y].path for y in years]
     return Inputs(counties, landuse, socio, notes, {str(p): checksum(p) for p in files})
+
+
+def _collect(problems: list[Problem], fn: Callable[..., T], *args: object) -> T | None:
+    """Call ``fn``; on InputError record its problems and return None."""
+    try:
+        return fn(*args)
+    except InputError as exc:
+        problems.extend(exc.problems)
+        return None
 
 
 def checksum(path: Path) -> str:
@@ -112,6 +131,8 @@ def _read_vector(
     if src.layer is not None and src.layer not in set(layers[:, 0]):
         names = ", ".join(str(n) for n in layers[:, 0])
         raise InputError(f"has no layer '{src.layer}' (layers: {names}).", where=where)
+    if src.path.suffix.lower() == ".shp":
+        _check_shapefile_sizes(src.path, where)
     info = pyogrio.read_info(src.path, layer=src.layer)
     missing = [c for c in columns if c not in set(info["fields"])]
     if missing:
@@ -138,6 +159,44 @@ def _read_vector(
             notes.append(f"{where}: the file's CRS is overridden by the catalog's '{src.crs}'")
             gdf = gdf.set_crs(declared, allow_override=True)
     return gdf
+
+
+def _check_shapefile_sizes(path: Path, where: str) -> None:
+    """A truncated .shp/.shx/.dbf reads as features without geometry or attributes; the file
+    headers say how long each part must be, so compare."""
+    import struct
+
+    problems = []
+    for suffix in (".shp", ".shx"):
+        part = path.with_suffix(suffix)
+        if not part.exists():
+            problems.append(f"{part.name} is missing (a shapefile needs .shp, .shx and .dbf)")
+            continue
+        with part.open("rb") as f:
+            header = f.read(28)
+        if len(header) < 28:
+            problems.append(f"{part.name} is truncated ({len(header)} bytes)")
+            continue
+        declared = struct.unpack(">i", header[24:28])[0] * 2  # in 16-bit words
+        actual = part.stat().st_size
+        if actual < declared:
+            problems.append(
+                f"{part.name} is truncated: its header says {declared:,} bytes, the file has {actual:,}"
+            )
+    dbf = path.with_suffix(".dbf")
+    if dbf.exists():
+        with dbf.open("rb") as f:
+            header = f.read(12)
+        if len(header) == 12:
+            n, header_len, record_len = struct.unpack("<IHH", header[4:12])
+            declared = header_len + n * record_len
+            if dbf.stat().st_size < declared:
+                problems.append(
+                    f"{dbf.name} is truncated: {n:,} records need {declared:,} bytes, the file has "
+                    f"{dbf.stat().st_size:,}"
+                )
+    if problems:
+        raise InputError("; ".join(problems) + ". Copy or export the shapefile again.", where=where)
 
 
 def _read_with_encoding(
@@ -205,12 +264,18 @@ def _is_decode_error(exc: BaseException) -> bool:
 
 
 def _clean_geometries(
-    gdf: gpd.GeoDataFrame, where: str, notes: list[str], keep_empty: bool = False
+    gdf: gpd.GeoDataFrame, where: str, notes: list[str], empty_ids: str | None = None
 ) -> gpd.GeoDataFrame:
-    """Drop empty geometries and repair invalid ones (keeping only their polygonal parts)."""
+    """Drop empty geometries (or, given ``empty_ids``, refuse them naming those ids) and repair
+    invalid ones, keeping only their polygonal parts."""
     geoms = gdf.geometry.values
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    if empty.any() and not keep_empty:
+    if empty.any() and empty_ids:
+        ids = ", ".join(map(str, gdf.loc[empty, empty_ids].head(30)))
+        raise InputError(
+            f"features without geometry: {ids}. Every county needs its polygon.", where
+        )
+    if empty.any():
         notes.append(f"{where}: dropped {int(empty.sum())} empty geometries")
         log.warning("%s: dropped %d empty geometries", where, int(empty.sum()))
         gdf = gdf.loc[~empty]
@@ -307,7 +372,7 @@ def _read_counties(
     if problems:
         raise InputError(problems)
     out = _select_study_area(out, config, where)
-    out = _clean_geometries(out, where, notes)
+    out = _clean_geometries(out, where, notes, empty_ids="county_id")
     out = _to_crs(out, crs, where, notes)
     out["area_m2"] = out.geometry.area
     return out.sort_values("county_id").reset_index(drop=True)
@@ -394,8 +459,10 @@ def _read_landuse(src: LanduseSource, year: int, crs: CRS, notes: list[str]) -> 
 
 
 def _read_socio(
-    src: SocioSource, year: int, county_ids: pd.Series, notes: list[str]
+    src: SocioSource, year: int, county_ids: pd.Series | None, notes: list[str]
 ) -> pd.DataFrame:
+    """Target-year GDP and population per county; ``county_ids`` None (counties unreadable) checks
+    the file alone."""
     where = f"socioeconomic ({src.path})"
     if not src.path.exists():
         raise InputError(f"file not found: {src.path}. Fix 'path' in the catalog.", where=where)
@@ -447,7 +514,7 @@ def _read_socio(
                 )
             )
         df[col] = num
-    wanted = set(county_ids)
+    wanted = set(county_ids) if county_ids is not None else set(df["county_id"])
     dups = df.loc[
         df["county_id"].duplicated(keep=False) & df["county_id"].isin(wanted), "county_id"
     ]

@@ -30,6 +30,7 @@ from pipeline.engine import Engine
 from pipeline.export import write_geopackage
 from pipeline.ingest import Inputs, checksum, ingest
 from pipeline.market import clear_market
+from pipeline.overlaps import check_overlaps
 from pipeline.uncertainty import monte_carlo
 from pipeline.zonal import zonal_areas
 
@@ -55,11 +56,20 @@ def _stage(name: str, seconds: dict[str, float]) -> Iterator[None]:
     log.info("%-10s done in %6.2f s", name, seconds[name])
 
 
-def check_inputs(catalog_path: Path, config_path: Path) -> tuple[Catalog, Config, Inputs]:
-    """Load the catalog and config and read and check every input (no area computation)."""
+def check_inputs(
+    catalog_path: Path, config_path: Path, engine: Engine | None = None
+) -> tuple[Catalog, Config, Inputs]:
+    """Load the catalog and config, read and check every input, and look for overlapping land-use
+    polygons (no zonal statistics)."""
     catalog = load_catalog(catalog_path)
     config, _ = load_config(config_path)
-    return catalog, config, ingest(catalog, config)
+    inputs = ingest(catalog, config)
+    check_overlaps(inputs.counties, inputs.landuse, engine or Engine(), "error", _labels(catalog))
+    return catalog, config, inputs
+
+
+def _labels(catalog: Catalog) -> dict[int, str]:
+    return {y: f"landuse {y} ({e.path})" for y, e in catalog.datasets.landuse.items()}
 
 
 def run_pipeline(
@@ -78,6 +88,10 @@ def run_pipeline(
             "ingest: %d counties; land use %s",
             len(inputs.counties),
             ", ".join(f"{y}: {len(g):,} polygons" for y, g in inputs.landuse.items()),
+        )
+    with _stage("overlaps", seconds):
+        inputs.landuse = check_overlaps(
+            inputs.counties, inputs.landuse, engine, config.landuse_overlaps, _labels(catalog)
         )
     with _stage("zonal", seconds):
         log.info("zonal: running on %s", engine.describe())

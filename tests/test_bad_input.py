@@ -1,0 +1,154 @@
+"""Bad input: every problem named, exit 2, no traceback, no output file; repairs that are safe."""
+
+from __future__ import annotations
+
+import pyogrio
+import pytest
+import yaml
+
+from conftest import LANDUSE, box_km, write_case
+from pipeline.cli import main
+from pipeline.engine import Engine
+from pipeline.run import run_pipeline
+
+
+def _run_cli(catalog, config, out, capsys) -> tuple[int, str]:
+    code = main(["run", "--catalog", str(catalog), "--config", str(config), "--out", str(out)])
+    return code, capsys.readouterr().err
+
+
+def test_overlapping_polygons_stop_the_run_with_counties_and_hectares(tmp_path, capsys):
+    lu = {y: list(p) for y, p in LANDUSE.items()}
+    # a 2 km × 2 km forest patch drawn again over A's forest: 400 ha counted twice
+    lu[2018] = [*lu[2018], (21, (0, 0, 2, 2))]
+    catalog, config = write_case(tmp_path, landuse=lu)
+    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    assert code == 2
+    assert "lu_2018.shp" in err and "110101 (400.00 ha)" in err and "landuse_overlaps" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out" / "eco_vouchers.gpkg").exists()
+
+
+def test_overlap_across_two_counties_is_split_between_them(tmp_path, capsys):
+    lu = {y: list(p) for y, p in LANDUSE.items()}
+    # grass patch [9,11]×[0,1] km over A's forest (1 km × 1 km = 100 ha) and B's grass (100 ha)
+    lu[2010] = [*lu[2010], (31, (9, 0, 11, 1))]
+    catalog, config = write_case(tmp_path, landuse=lu)
+    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    assert code == 2
+    assert "110101 (100.00 ha)" in err and "130102 (100.00 ha)" in err
+
+
+def test_overlap_policy_first_keeps_the_earlier_polygon(tmp_path):
+    lu = {y: list(p) for y, p in LANDUSE.items()}
+    lu[2018] = [*lu[2018], (51, (0, 0, 2, 2))]  # a later urban patch over A's forest
+    catalog, config = write_case(tmp_path, landuse=lu, config_extra={"landuse_overlaps": "first"})
+    gpkg = run_pipeline(catalog, config, tmp_path / "o", Engine(workers=1, progress=False)).gpkg
+    cv = pyogrio.read_dataframe(gpkg, layer="county_vouchers").set_index("county_id")
+    # the forest (earlier) keeps the 400 ha: M_t(A) stays 2500, as without the extra patch
+    assert cv.loc["110101", "sf_target_ha"] == pytest.approx(2500, rel=1e-9)
+    assert cv.loc["110101", "coverage_target"] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_self_intersecting_polygon_is_repaired_and_the_run_completes(tmp_path, capsys):
+    import geopandas as gpd
+    import shapely
+
+    from conftest import RESDC_PRJ, X0, Y0
+    from pipeline.config import DEFAULT_EQUAL_AREA_CRS
+
+    catalog, config = write_case(tmp_path)
+    # replace A's 2010 forest [0,10]×[0,5] km by a bow-tie over the same box: its two triangles
+    # (0,0)(5,2.5)(0,5) and (10,5)(10,0)(5,2.5) each have 5 km × 5 km / 2 = 12.5 km² = 1250 ha
+    km = 1000.0
+    bowtie = shapely.Polygon(
+        [(X0, Y0), (X0 + 10 * km, Y0 + 5 * km), (X0 + 10 * km, Y0), (X0, Y0 + 5 * km)]
+    )
+    assert not bowtie.is_valid
+    geoms = [bowtie, box_km(0, 5, 25, 10), box_km(10, 0, 20, 5)]
+    gdf = gpd.GeoDataFrame({"gridcode": [21, 12, 31]}, geometry=geoms, crs=DEFAULT_EQUAL_AREA_CRS)
+    path = tmp_path / "data" / "lu_2010.shp"
+    pyogrio.write_dataframe(gdf, path)
+    path.with_suffix(".prj").write_text(RESDC_PRJ)
+    out = tmp_path / "out"
+    code, err = _run_cli(catalog, config, out, capsys)
+    assert code == 0, err
+    cv = pyogrio.read_dataframe(out / "eco_vouchers.gpkg", layer="county_vouchers")
+    a = cv.set_index("county_id").loc["110101"]
+    assert a["sf_base_ha"] == pytest.approx(2500, rel=1e-9)  # 2 × 1250 ha of forest, k = 1
+    # A's base-year coverage: forest 2500 + cropland 5000 of 10,000 ha = 0.75
+    assert a["coverage_base"] == pytest.approx(0.75, rel=1e-9)
+    assert "repaired 1 invalid geometries" in err
+    s = pyogrio.read_dataframe(out / "eco_vouchers.gpkg", layer="summary")
+    assert s["text"].str.contains("repaired 1 invalid", na=False).any()
+
+
+def test_every_problem_of_every_dataset_is_listed_at_once(tmp_path, capsys):
+    lu = {y: list(p) for y, p in LANDUSE.items()}
+    lu[2010] = [*lu[2010], (99, (30, 0, 31, 1))]
+    socio = [
+        {"code": "110101", "year": 2018, "gdp": "n/a", "pop": 10},
+        {"code": "130102", "year": 2018, "gdp": 30000, "pop": -1},
+    ]
+    catalog, config = write_case(tmp_path, landuse=lu, socio=socio)
+    code = main(["validate", "--catalog", str(catalog), "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "99 (1 features)" in err  # land use
+    assert "non-numeric or empty values for counties 110101" in err  # statistics
+    assert "zero or negative values for counties 130102" in err
+    assert "3 problems" in err
+
+
+def test_duplicate_county_ids_and_missing_statistics(tmp_path, capsys):
+    counties = [
+        {"adcode": "110101", "name": "甲县", "province": "北京市", "city": "北京市", "box": (0, 0, 10, 10)},
+        {"adcode": "110101", "name": "乙县", "province": "河北省", "city": "石家庄市", "box": (10, 0, 20, 10)},
+    ]  # fmt: skip
+    catalog, config = write_case(tmp_path, counties=counties)
+    code = main(["validate", "--catalog", str(catalog), "--config", str(config)])
+    assert code == 2
+    assert "duplicate county ids 110101" in capsys.readouterr().err
+
+
+def test_counties_without_statistics_are_named(tmp_path, capsys):
+    socio = [{"code": "110101", "year": 2018, "gdp": 1, "pop": 1}]
+    catalog, config = write_case(tmp_path, socio=socio)
+    code = main(["validate", "--catalog", str(catalog), "--config", str(config)])
+    assert code == 2
+    assert (
+        "no row for year 2018 for 1 counties of the study area: 130102" in capsys.readouterr().err
+    )
+
+
+def test_failed_run_keeps_the_previous_good_output(tmp_path, capsys):
+    catalog, config = write_case(tmp_path)
+    out = tmp_path / "out"
+    assert _run_cli(catalog, config, out, capsys)[0] == 0
+    before = (out / "eco_vouchers.gpkg").read_bytes()
+    cfg = yaml.safe_load(config.read_text("utf-8"))
+    cfg["national"] = {2010: cfg["national"][2018]}  # target-year national values now missing
+    config.write_text(yaml.safe_dump(cfg), "utf-8")
+    code, err = _run_cli(catalog, config, out, capsys)
+    assert code == 2 and "national reference values for the target year 2018" in err
+    assert (out / "eco_vouchers.gpkg").read_bytes() == before
+    assert [p.name for p in out.iterdir()] == ["eco_vouchers.gpkg"]  # no temporary left behind
+
+
+def test_multi_layer_file_without_layer(tmp_path, capsys):
+    catalog, config = write_case(tmp_path)
+    gpkg = tmp_path / "data" / "counties.gpkg"
+    extra = pyogrio.read_dataframe(gpkg, layer="counties")
+    pyogrio.write_dataframe(extra, gpkg, layer="other")
+    code = main(["validate", "--catalog", str(catalog), "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds 2 layers (counties, other)" in err and "layer:" in err
+
+
+def test_truncated_shapefile(tmp_path, capsys):
+    catalog, config = write_case(tmp_path)
+    shp = tmp_path / "data" / "lu_2018.shp"
+    shp.write_bytes(shp.read_bytes()[:150])
+    code = main(["validate", "--catalog", str(catalog), "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 2 and "lu_2018.shp" in err and "Traceback" not in err
