@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -159,8 +161,16 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, bool], int]] = {
 }
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a batch system's kill, `kill PID`) unwinds like Ctrl-C, so that no partial output
+    is left behind."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     _setup_logging(args.verbose, args.quiet)
     progress = not args.quiet and sys.stderr.isatty()
     try:

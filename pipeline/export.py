@@ -15,7 +15,11 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from pipeline.styling import style_geopackage
+
 OUTPUT_NAME = "eco_vouchers.gpkg"
+#: temporary files being written are named .partial-<pid>-eco_vouchers.gpkg
+PARTIAL_PREFIX = ".partial-"
 
 #: unit of each region total in ``summary``
 TOTAL_UNITS = {
@@ -39,12 +43,14 @@ def write_geopackage(
     layers: dict[str, pd.DataFrame],
     totals: dict[str, float],
     provenance: dict[str, str],
+    years: tuple[int, int] | None = None,
 ) -> Path:
     """Write ``layers`` (GeoDataFrames as spatial layers, DataFrames as attribute tables) and a
     ``summary`` table of region totals and provenance to ``out_dir/eco_vouchers.gpkg``."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(out_dir)
     final = out_dir / OUTPUT_NAME
-    tmp = out_dir / f".partial-{os.getpid()}-{OUTPUT_NAME}"
+    tmp = out_dir / f"{PARTIAL_PREFIX}{os.getpid()}-{OUTPUT_NAME}"
     summary = summary_table(totals, provenance)
     try:
         first = True
@@ -62,6 +68,7 @@ def write_geopackage(
                     **kwargs,
                 )
             first = False
+        style_geopackage(tmp, years)  # QGIS styles, aliases and project, inside the file
         os.replace(tmp, final)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -77,3 +84,24 @@ def summary_table(totals: dict[str, float], provenance: dict[str, str]) -> pd.Da
     ]
     rows += [{"key": k, "value": None, "unit": None, "text": v} for k, v in provenance.items()]
     return pd.DataFrame(rows, columns=["key", "value", "unit", "text"])
+
+
+def _remove_stale_partials(out_dir: Path) -> None:
+    """Delete temporary files left by runs that were killed (their process is gone)."""
+    for tmp in out_dir.glob(f"{PARTIAL_PREFIX}*-{OUTPUT_NAME}*"):
+        pid = tmp.name[len(PARTIAL_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -31,6 +31,7 @@ from pipeline.export import write_geopackage
 from pipeline.ingest import Inputs, checksum, ingest
 from pipeline.market import clear_market
 from pipeline.overlaps import check_overlaps
+from pipeline.report import write_report
 from pipeline.uncertainty import monte_carlo
 from pipeline.zonal import zonal_areas
 
@@ -135,8 +136,11 @@ def run_pipeline(
             },
             accounts.totals,
             provenance,
+            years=years,
         )
-    log.info("wrote %s", gpkg)
+    with _stage("report", seconds):
+        report_files = write_report(gpkg, Path(out_dir))
+    log.info("wrote %s and %d report files (figures, tables, report.html)", gpkg, len(report_files))
     return RunResult(gpkg, accounts, inputs, seconds)
 
 

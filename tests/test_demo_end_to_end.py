@@ -71,3 +71,33 @@ def test_matches_independent_geopandas_overlay(beijing, tmp_path):
     for col in ["area_km2", "sf_base_ha", "sf_target_ha", "gdp_coef", "pop_coef", "voucher_ha"]:
         # atol: an unchanged county is exactly 0 here, ~1e-11 ha of rounding noise in the overlay
         np.testing.assert_allclose(ours[col], ref[col], rtol=1e-6, atol=1e-6, err_msg=col)
+
+
+def _layers(gpkg: Path) -> set[str]:
+    return {name for name, _ in pyogrio.list_layers(gpkg)}
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_killed_run_leaves_no_partial_output_and_rerun_succeeds(beijing, tmp_path, sig):
+    import signal
+    import time
+
+    cache, _ = beijing
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "pipeline", "-q", "run", "--catalog", str(cache / "catalog.yaml"),
+           "--config", str(cache / "config.yaml"), "--out", str(out), "--workers", "2"]  # fmt: skip
+    for delay in (0.3, 0.8, 1.3, 1.8, 2.5):
+        proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=60)
+        if sig == "SIGTERM":
+            # 130: the handler unwound the run; −15: killed during start-up, before main() ran
+            assert proc.returncode in (0, 130, -15), err.decode()
+            assert not list(out.glob(".partial-*")) if out.exists() else True
+        gpkg = out / "eco_vouchers.gpkg"
+        if gpkg.exists():  # only ever a complete file
+            assert {"county_vouchers", "class_areas", "summary"} <= _layers(gpkg)
+    assert subprocess.run(cmd, cwd=ROOT).returncode == 0
+    assert [p.name for p in out.iterdir() if p.name.startswith(".partial-")] == []
+    assert len(pyogrio.read_dataframe(out / "eco_vouchers.gpkg", layer="county_vouchers")) == 16
