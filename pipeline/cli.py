@@ -34,6 +34,23 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
         help="run the parallel stages on an existing dask.distributed scheduler, e.g. "
         "tcp://host:8786 (workers must see the input paths)",
     )
+    g.add_argument(
+        "--partition-size",
+        type=int,
+        default=16,
+        metavar="N",
+        help="counties per parallel task (default 16); memory per task grows with it",
+    )
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="recompute everything, ignoring finished partitions of an earlier run",
+    )
+    g.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="do not keep finished partitions under OUT/.ecovoucher-cache",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,6 +116,16 @@ def _engine(args: argparse.Namespace, progress: bool):
     return Engine(workers=args.workers, scheduler=args.scheduler, progress=progress)
 
 
+def _run_options(args: argparse.Namespace) -> dict:
+    if args.partition_size < 1:
+        raise _usage("--partition-size must be 1 or more")
+    return {
+        "partition_size": args.partition_size,
+        "resume": not args.no_resume,
+        "force": args.force,
+    }
+
+
 def _usage(msg: str) -> EcoVoucherError:
     from pipeline.errors import InputError
 
@@ -110,7 +137,7 @@ def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
 
     engine = _engine(args, progress)
     try:
-        result = run_pipeline(args.catalog, args.config, args.out, engine)
+        result = run_pipeline(args.catalog, args.config, args.out, engine, **_run_options(args))
     finally:
         engine.close()
     print(result.gpkg)
@@ -139,6 +166,7 @@ def _cmd_demo(args: argparse.Namespace, progress: bool) -> int:
             polygons=args.polygons,
             seed=args.seed,
             engine=engine,
+            **_run_options(args),
         )
     finally:
         engine.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -40,6 +41,7 @@ def run_demo(
     polygons: int | None = None,
     seed: int = 2022,
     engine: Engine | None = None,
+    **run_options: Any,
 ) -> RunResult:
     """Build (or reuse) the demo data in ``cache`` and run the pipeline into ``out``."""
     from pipeline.demo import build_demo_data
@@ -58,7 +60,7 @@ def run_demo(
     catalog, config = repo / "data_catalog.yaml", repo / "configs" / "jingjinji.yaml"
     if cache.resolve() != default_cache.resolve() or provinces != JJJ:
         catalog, config = _settings_for(cache, catalog, config)
-    result = run_pipeline(catalog, config, Path(out), engine)
+    result = run_pipeline(catalog, config, Path(out), engine, **run_options)
     log.info("demo: outputs are in %s", Path(out).resolve())
     return result
 

@@ -32,8 +32,9 @@ from pipeline.ingest import Inputs, checksum, ingest
 from pipeline.market import clear_market
 from pipeline.overlaps import check_overlaps
 from pipeline.report import write_report
+from pipeline.resume import PartitionCache
 from pipeline.uncertainty import monte_carlo
-from pipeline.zonal import zonal_areas
+from pipeline.zonal import PARTITION_SIZE, zonal_areas
 
 log = logging.getLogger("pipeline")
 
@@ -74,9 +75,21 @@ def _labels(catalog: Catalog) -> dict[int, str]:
 
 
 def run_pipeline(
-    catalog_path: Path, config_path: Path, out_dir: Path, engine: Engine | None = None
+    catalog_path: Path,
+    config_path: Path,
+    out_dir: Path,
+    engine: Engine | None = None,
+    *,
+    partition_size: int = PARTITION_SIZE,
+    resume: bool = True,
+    force: bool = False,
 ) -> RunResult:
-    """Run the whole eco-voucher pipeline and write ``out_dir/eco_vouchers.gpkg``."""
+    """Run the whole eco-voucher pipeline and write ``out_dir/eco_vouchers.gpkg``.
+
+    ``partition_size``: counties per parallel task. ``resume``: keep finished partitions under
+    ``out_dir/.ecovoucher-cache`` and reuse them when the same inputs and settings run again;
+    ``force``: delete that cache first and recompute everything.
+    """
     engine = engine or Engine()
     seconds: dict[str, float] = {}
     started = datetime.now(timezone.utc)
@@ -94,10 +107,29 @@ def run_pipeline(
         inputs.landuse = check_overlaps(
             inputs.counties, inputs.landuse, engine, config.landuse_overlaps, _labels(catalog)
         )
+    years = (config.years.base, config.years.target)
+    cache = None
+    if resume or force:
+        fingerprint = {
+            "inputs": inputs.checksums,
+            "equal_area_crs": config.equal_area_crs,
+            "study_area": config.study_area.model_dump(),
+            "years": years,
+            "landuse_overlaps": config.landuse_overlaps,
+            "partition_size": partition_size,
+            "ecovoucher": __version__,
+        }
+        cache = PartitionCache.for_run(Path(out_dir), fingerprint, force=force)
     with _stage("zonal", seconds):
         log.info("zonal: running on %s", engine.describe())
-        years = (config.years.base, config.years.target)
-        zonal = zonal_areas(inputs.counties, inputs.landuse, engine, transitions=years)
+        zonal = zonal_areas(
+            inputs.counties,
+            inputs.landuse,
+            engine,
+            transitions=years,
+            partition_size=partition_size,
+            cache=cache,
+        )
         class_areas = zonal.class_areas
     with _stage("accounting", seconds):
         accounts = account(inputs.counties, class_areas, inputs.socio, config, coefficients)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pyogrio
 import pytest
 
@@ -157,3 +158,31 @@ def test_market_and_uncertainty_sections(tmp_path):
     assert cv["p_demand"].to_numpy() == pytest.approx([1.0, 0.0])
     s = pyogrio.read_dataframe(gpkg, layer="summary").set_index("key")
     assert s.loc["traded_ha", "value"] == pytest.approx(2655)
+
+
+def test_resume_recomputes_only_missing_partitions_with_identical_results(
+    case, tmp_path, monkeypatch
+):
+    import pipeline.zonal as zonal
+
+    catalog, config = case
+    out = tmp_path / "out"
+    engine = Engine(workers=1, progress=False)
+    calls = []
+    real = zonal._partition_task
+    monkeypatch.setattr(zonal, "_partition_task", lambda *a: calls.append(1) or real(*a))
+
+    first = run_pipeline(catalog, config, out, engine, partition_size=1)  # 2 partitions
+    assert len(calls) == 2
+    saved = sorted((out / ".ecovoucher-cache").rglob("zonal-*.pkl"))
+    assert len(saved) == 2
+    before = first.accounts.county_vouchers.drop(columns="geometry")
+
+    saved[0].unlink()  # as if the run had been killed after one partition
+    again = run_pipeline(catalog, config, out, engine, partition_size=1)
+    assert len(calls) == 3  # only the missing partition was recomputed
+    after = again.accounts.county_vouchers.drop(columns="geometry")
+    pd.testing.assert_frame_equal(before, after, check_exact=True)
+
+    run_pipeline(catalog, config, out, engine, partition_size=1, force=True)
+    assert len(calls) == 5  # --force: everything again

@@ -86,7 +86,7 @@ def test_dask_threads_equal_serial_exactly_and_areas_are_conserved():
     counties, lu, _ = _random_case(7)
     serial = zonal_areas(counties, {2010: lu}, Engine(workers=1, progress=False)).class_areas
     threaded = zonal_areas(
-        counties, {2010: lu}, Engine(workers=2, progress=False), partitions=5
+        counties, {2010: lu}, Engine(workers=2, progress=False), partition_size=3
     ).class_areas
     pd.testing.assert_frame_equal(serial, threaded, check_exact=True)
     # the land use tiles the frame, so each county's classes sum to its area
