@@ -18,6 +18,9 @@ from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
 
+#: how long to wait for a dask scheduler to answer (ECOVOUCHER_CONNECT_TIMEOUT overrides)
+CONNECT_TIMEOUT = os.environ.get("ECOVOUCHER_CONNECT_TIMEOUT", "10s")
+
 
 @dataclass
 class Engine:
@@ -87,7 +90,7 @@ class Engine:
             from distributed import Client
 
             try:
-                self._client = Client(self.scheduler, timeout="30s")
+                self._client = Client(self.scheduler, timeout=CONNECT_TIMEOUT)
             except (OSError, TimeoutError) as exc:
                 raise InputError(
                     f"cannot reach the dask scheduler at {self.scheduler} ({exc}). Check the "
