@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--polygons", type=int, default=None, help="land-use polygons per year")
     demo.add_argument("--seed", type=int, default=2022, help="random seed (default 2022)")
+    demo.add_argument(
+        "--format",
+        choices=["vector", "raster"],
+        default="vector",
+        help="land use as RESDC-style shapefiles (default) or burned to 30 m GeoTIFFs",
+    )
     _engine_options(demo)
 
     vep = sub.add_parser("vep", help="value of the ecosystem products of one site (VEP)")
@@ -166,6 +172,7 @@ def _cmd_demo(args: argparse.Namespace, progress: bool) -> int:
             polygons=args.polygons,
             seed=args.seed,
             engine=engine,
+            landuse_format=args.format,
             **_run_options(args),
         )
     finally:

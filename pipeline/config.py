@@ -84,6 +84,11 @@ class Config(BaseModel):
         description="overlapping land-use polygons: error (stop, naming counties and hectares) or "
         "first (the polygon earlier in the file keeps the shared area)",
     )
+    raster_border: Literal["center", "exact"] = Field(
+        "center",
+        description="raster land use: center counts a pixel for the county holding its centre; "
+        "exact splits boundary pixels by their exact coverage fractions",
+    )
     baseline: Baseline = Baseline()
     market: MarketConfig | None = Field(None, description="clear the vouchers between counties")
     uncertainty: UncertaintyConfig | None = Field(None, description="Monte Carlo of the vouchers")

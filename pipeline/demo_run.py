@@ -41,6 +41,7 @@ def run_demo(
     polygons: int | None = None,
     seed: int = 2022,
     engine: Engine | None = None,
+    landuse_format: str = "vector",
     **run_options: Any,
 ) -> RunResult:
     """Build (or reuse) the demo data in ``cache`` and run the pipeline into ``out``."""
@@ -58,19 +59,30 @@ def run_demo(
     build_demo_data(cache, provinces=provinces, seed=seed, progress=engine.progress, **kwargs)
 
     catalog, config = repo / "data_catalog.yaml", repo / "configs" / "jingjinji.yaml"
-    if cache.resolve() != default_cache.resolve() or provinces != JJJ:
-        catalog, config = _settings_for(cache, catalog, config)
+    rasters = None
+    if landuse_format == "raster":
+        from pipeline.demo.rasterize import burn_landuse_rasters
+
+        log.info("demo: burning the land use to 30 m GeoTIFFs")
+        rasters = burn_landuse_rasters(cache)
+    if cache.resolve() != default_cache.resolve() or provinces != JJJ or rasters:
+        catalog, config = _settings_for(cache, catalog, config, rasters)
     result = run_pipeline(catalog, config, Path(out), engine, **run_options)
     log.info("demo: outputs are in %s", Path(out).resolve())
     return result
 
 
-def _settings_for(cache: Path, catalog: Path, config: Path) -> tuple[Path, Path]:
-    """Copies of the demo catalog and config that point at ``cache`` and keep every county."""
+def _settings_for(
+    cache: Path, catalog: Path, config: Path, rasters: dict[int, Path] | None = None
+) -> tuple[Path, Path]:
+    """Copies of the demo catalog and config that point at ``cache`` (and at ``rasters`` for the
+    land use when given) and keep every county."""
     cat = yaml.safe_load(catalog.read_text("utf-8"))
     datasets = cat["datasets"]
     for entry in [datasets["counties"], datasets["socioeconomic"], *datasets["landuse"].values()]:
         entry["path"] = str(cache.resolve() / Path(entry["path"]).name)
+    for year, path in (rasters or {}).items():
+        datasets["landuse"][year] = {"path": str(Path(path).resolve()), "format": "raster"}
     cfg = yaml.safe_load(config.read_text("utf-8"))
     cfg.pop("study_area", None)  # the cache holds exactly the provinces that were built
     cfg["coefficients"] = str((config.parent / cfg["coefficients"]).resolve())

@@ -40,10 +40,12 @@ class Inputs:
     """Everything the later stages need, in the equal-area CRS."""
 
     counties: gpd.GeoDataFrame  # county_id, name, province, city, area_m2, geometry
-    landuse: dict[int, gpd.GeoDataFrame]  # year → class_code, geometry
+    landuse: dict[int, gpd.GeoDataFrame]  # vector years: year → class_code, geometry
     socio: pd.DataFrame  # county_id → gdp_yuan, population (target year), indexed by county_id
     notes: list[str] = field(default_factory=list)  # what ingest repaired, dropped or assumed
     checksums: dict[str, str] = field(default_factory=dict)  # file → sha256
+    rasters: dict[int, Path] = field(default_factory=dict)  # raster years: year → GeoTIFF
+    raster_crs: dict[int, str] = field(default_factory=dict)  # raster years: catalog crs, if any
 
 
 def ingest(catalog: Catalog, config: Config) -> Inputs:
@@ -67,9 +69,26 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
     crs = config.crs
     # Read every dataset even when an earlier one is bad, so the user sees all problems at once.
     counties = _collect(problems, _read_counties, catalog.datasets.counties, config, crs, notes)
+    entries = {y: catalog.datasets.landuse[y] for y in years}
+    formats = {e.format for e in entries.values()}
+    if len(formats) > 1:
+        problems.append(
+            Problem(
+                f"catalog {catalog.path}, datasets.landuse",
+                "mixes vector and raster years ("
+                + ", ".join(f"{y}: {e.format}" for y, e in entries.items())
+                + "); both years must be of one format for the transfer matrix. Rasterize the "
+                "vector year onto the raster's grid, or polygonize the raster.",
+            )
+        )
+    rasters = {y: e.path for y, e in entries.items() if e.format == "raster"}
+    for y, path in rasters.items():
+        if not path.is_file():
+            problems.append(Problem(f"landuse {y} ({path})", "file not found; fix 'path'"))
     landuse = {
-        y: _collect(problems, _read_landuse, catalog.datasets.landuse[y], y, crs, notes)
-        for y in years
+        y: _collect(problems, _read_landuse, e, y, crs, notes)
+        for y, e in entries.items()
+        if e.format == "vector"
     }
     ids = counties["county_id"] if counties is not None else None
     socio = _collect(
@@ -79,7 +98,9 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
         raise InputError(problems)
     files = [catalog.datasets.counties.path, catalog.datasets.socioeconomic.path]
     files += [catalog.datasets.landuse[y].path for y in years]
-    return Inputs(counties, landuse, socio, notes, {str(p): checksum(p) for p in files})
+    raster_crs = {y: entries[y].crs for y in rasters if entries[y].crs}
+    checksums = {str(p): checksum(p) for p in files}
+    return Inputs(counties, landuse, socio, notes, checksums, rasters, raster_crs)
 
 
 def _collect(problems: list[Problem], fn: Callable[..., T], *args: object) -> T | None:
@@ -422,11 +443,6 @@ def _select_study_area(out: gpd.GeoDataFrame, config: Config, where: str) -> gpd
 def _read_landuse(src: LanduseSource, year: int, crs: CRS, notes: list[str]) -> gpd.GeoDataFrame:
     what = f"landuse {year}"
     where = f"{what} ({src.path})"
-    if src.format == "raster":
-        raise InputError(
-            "raster land use is not supported yet; convert it to polygons or use a vector file",
-            where=where,
-        )
     gdf = _read_vector(src, [src.code_field], what, notes)
     raw = pd.to_numeric(gdf[src.code_field], errors="coerce")
     if raw.isna().any() or not np.all(np.mod(raw.to_numpy(), 1) == 0):

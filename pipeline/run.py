@@ -31,6 +31,7 @@ from pipeline.export import write_geopackage
 from pipeline.ingest import Inputs, checksum, ingest
 from pipeline.market import clear_market
 from pipeline.overlaps import check_overlaps
+from pipeline.raster_zonal import open_grid, raster_zonal_areas
 from pipeline.report import write_report
 from pipeline.resume import PartitionCache
 from pipeline.uncertainty import monte_carlo
@@ -67,6 +68,8 @@ def check_inputs(
     config, _ = load_config(config_path)
     inputs = ingest(catalog, config)
     check_overlaps(inputs.counties, inputs.landuse, engine or Engine(), "error", _labels(catalog))
+    for year, path in inputs.rasters.items():  # CRS, georeferencing, equal-area: no pixels read
+        open_grid(year, path, inputs.raster_crs.get(year))
     return catalog, config, inputs
 
 
@@ -122,14 +125,25 @@ def run_pipeline(
         cache = PartitionCache.for_run(Path(out_dir), fingerprint, force=force)
     with _stage("zonal", seconds):
         log.info("zonal: running on %s", engine.describe())
-        zonal = zonal_areas(
-            inputs.counties,
-            inputs.landuse,
-            engine,
-            transitions=years,
-            partition_size=partition_size,
-            cache=cache,
-        )
+        if inputs.rasters:
+            zonal = raster_zonal_areas(
+                inputs.counties,
+                inputs.rasters,
+                engine,
+                transitions=years,
+                border=config.raster_border,
+                cache_dir=cache.folder / "rasters" if cache else None,
+                raster_crs=inputs.raster_crs,
+            )
+        else:
+            zonal = zonal_areas(
+                inputs.counties,
+                inputs.landuse,
+                engine,
+                transitions=years,
+                partition_size=partition_size,
+                cache=cache,
+            )
         class_areas = zonal.class_areas
     with _stage("accounting", seconds):
         accounts = account(inputs.counties, class_areas, inputs.socio, config, coefficients)
@@ -218,9 +232,11 @@ def _provenance(
 ) -> dict[str, str]:
     import dask
     import geopandas
+    import numba
     import numpy
     import pyogrio
     import pyproj
+    import rasterio
     import shapely
 
     prov = {
@@ -237,6 +253,8 @@ def _provenance(
                 "gdal": pyogrio.__gdal_version_string__,
                 "numpy": numpy.__version__,
                 "dask": dask.__version__,
+                "rasterio": rasterio.__version__,
+                "numba": numba.__version__,
             },
             ensure_ascii=False,
         ),

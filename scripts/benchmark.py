@@ -8,6 +8,9 @@ two results are compared county by county (they must agree to 1e-6 relative).
     scripts/benchmark.py                       # the demo (builds it first if needed)
     scripts/benchmark.py --catalog C --config F  # your own data
     scripts/benchmark.py --workers 1 2         # ecovoucher with 1 and with 2 workers
+    scripts/benchmark.py --national            # all 31 provinces, 550,000 polygons a year
+    scripts/benchmark.py --raster [...]        # raster path vs exactextract and rasterstats
+                                               #   (scripts/benchmark_raster.py --help)
 """
 
 from __future__ import annotations
@@ -46,13 +49,42 @@ def measure(cmd: list[str]) -> tuple[float, float]:
     return wall, peak / 2**20
 
 
+def _build_demo(cache: Path, provinces: str, polygons: int) -> tuple[Path, Path]:
+    """Build demo data (if needed) and return a catalog and config for it."""
+    code = (
+        "import sys; from pathlib import Path; from pipeline.demo import build_demo_data as b; "
+        "from pipeline.demo_run import _settings_for as s; c = Path(sys.argv[1]); "
+        "b(c, provinces=tuple(sys.argv[2].split(',')), polygons_per_year=int(sys.argv[3])); "
+        "s(c, Path('data_catalog.yaml'), Path('configs/jingjinji.yaml'))"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(cache), provinces, str(polygons)], check=True, cwd=ROOT
+    )
+    return cache / "catalog.yaml", cache / "config.yaml"
+
+
 def main() -> None:
+    if "--raster" in sys.argv[1:]:
+        import benchmark_raster
+
+        sys.argv = [sys.argv[0], *(a for a in sys.argv[1:] if a != "--raster")]
+        benchmark_raster.main()
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--catalog", type=Path, default=ROOT / "data_catalog.yaml")
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "jingjinji.yaml")
     ap.add_argument("--workers", type=int, nargs="+", default=[2], help="worker counts to time")
     ap.add_argument("--no-overlay", action="store_true", help="skip the geopandas.overlay script")
+    ap.add_argument(
+        "--national",
+        action="store_true",
+        help="build and time the national demo (31 provinces, 550,000 polygons a year) in "
+        ".cache/national; implies --workers 1 2",
+    )
     args = ap.parse_args()
+    if args.national:
+        args.catalog, args.config = _build_demo(ROOT / ".cache" / "national", "all", 550_000)
+        args.workers = [1, 2]
 
     if (
         args.catalog == ROOT / "data_catalog.yaml"
