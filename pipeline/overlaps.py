@@ -1,9 +1,15 @@
 """Overlapping land-use polygons: found exactly, reported by county, never double-counted.
 
 One public function, :func:`check_overlaps`. A land-use layer must be a planar partition: two
-polygons whose interiors intersect would count the shared area twice. Every pair of polygons with
-intersecting bounding boxes is tested with the DE-9IM pattern ``2********`` (interiors share an
-area; polygons that only touch along an edge pass), partition by partition on the engine. Found
+polygons whose interiors intersect would count the shared area twice. Pairs of polygons with
+intersecting bounding boxes are tested with the DE-9IM pattern ``2********`` (interiors share an
+area; polygons that only touch along an edge pass), in chunks on the engine.
+
+Which polygons need the test: all of them (``ecovoucher validate``), or, in a run, only those of
+the counties whose class areas do not add up to the county's area. In a county the summed class
+areas are the covered area plus every overlap, and the covered area is at most the county's area:
+a sum equal to the county's area (to 1e-9) therefore proves there is neither a gap nor an overlap
+there, and the exact test is needed only where the sum differs. Found
 overlaps are either an error naming the counties, the hectares and the feature numbers
 (``landuse_overlaps: error``, the default) or resolved: the polygon that comes first in the file
 keeps the shared area and it is cut out of the later ones (``landuse_overlaps: first``).
@@ -25,6 +31,22 @@ log = logging.getLogger(__name__)
 
 #: overlaps smaller than this (hm², i.e. 1 m²) are digitizing noise and are ignored
 OVERLAP_TOLERANCE_HA = 1e-4
+#: a county whose class areas sum to its area within this share has no gap and no overlap
+SUM_TOLERANCE = 1e-9
+
+
+def suspect_counties(
+    counties: gpd.GeoDataFrame, class_areas: pd.DataFrame
+) -> dict[int, np.ndarray]:
+    """Year → positions of the counties whose class areas do not sum to the county's area."""
+    area_ha = counties["area_m2"].to_numpy() / 1e4
+    ids = counties["county_id"].to_numpy()
+    out = {}
+    for year, rows in class_areas.groupby("year"):
+        total = rows.groupby("county_id")["area_ha"].sum().reindex(ids).fillna(0.0).to_numpy()
+        tol = np.maximum(OVERLAP_TOLERANCE_HA, SUM_TOLERANCE * area_ha)
+        out[int(year)] = np.flatnonzero(np.abs(total - area_ha) > tol)
+    return out
 
 
 def check_overlaps(
@@ -33,12 +55,24 @@ def check_overlaps(
     engine: Engine,
     policy: str = "error",
     where: dict[int, str] | None = None,
+    suspects: dict[int, np.ndarray] | None = None,
 ) -> dict[int, gpd.GeoDataFrame]:
     """Return the land use unchanged when no polygons overlap; otherwise raise (policy ``error``)
-    or cut every overlap out of the later polygon (policy ``first``) and return the result."""
+    or cut every overlap out of the later polygon (policy ``first``) and return the result.
+
+    ``suspects``: year → positions of the counties to test (default: every polygon is tested).
+    """
     out, problems = {}, []
     for year, lu in sorted(landuse.items()):
-        pairs = _overlapping_pairs(lu, engine)
+        subset = None
+        if suspects is not None:
+            positions = suspects.get(year, np.array([], dtype=np.int64))
+            if not len(positions):
+                out[year] = lu
+                continue
+            c_geoms = np.asarray(counties.geometry.values)[positions]
+            subset = np.unique(shapely.STRtree(np.asarray(lu.geometry.values)).query(c_geoms)[1])
+        pairs = _overlapping_pairs(lu, engine, subset)
         if not len(pairs):
             out[year] = lu
             continue
@@ -61,10 +95,19 @@ def check_overlaps(
     return out
 
 
-def _overlapping_pairs(lu: gpd.GeoDataFrame, engine: Engine) -> pd.DataFrame:
+def _overlapping_pairs(
+    lu: gpd.GeoDataFrame, engine: Engine, subset: np.ndarray | None = None
+) -> pd.DataFrame:
     geoms = np.asarray(lu.geometry.values)
     tree = shapely.STRtree(geoms)
-    a, b = tree.query(geoms)
+    if subset is None:
+        a, b = tree.query(geoms)
+    else:  # pairs with at least one polygon of the subset (both are, for an overlap inside it)
+        a, b = tree.query(geoms[subset])
+        a = subset[a]
+        a, b = np.minimum(a, b), np.maximum(a, b)
+        ab = np.unique(np.stack([a, b], axis=1), axis=0)
+        a, b = ab[:, 0], ab[:, 1]
     keep = a < b
     a, b = a[keep], b[keep]
     n_parts = max(1, 4 * engine.n_workers)

@@ -30,12 +30,12 @@ from pipeline.engine import Engine
 from pipeline.export import write_geopackage
 from pipeline.ingest import Inputs, checksum, ingest
 from pipeline.market import clear_market
-from pipeline.overlaps import check_overlaps
+from pipeline.overlaps import check_overlaps, suspect_counties
 from pipeline.raster_zonal import open_grid, raster_zonal_areas
 from pipeline.report import write_report
 from pipeline.resume import PartitionCache
 from pipeline.uncertainty import monte_carlo
-from pipeline.zonal import PARTITION_SIZE, zonal_areas
+from pipeline.zonal import PARTITION_SIZE, ZonalResult, zonal_areas
 
 log = logging.getLogger("pipeline")
 
@@ -106,10 +106,6 @@ def run_pipeline(
             len(inputs.counties),
             ", ".join(f"{y}: {len(g):,} polygons" for y, g in inputs.landuse.items()),
         )
-    with _stage("overlaps", seconds):
-        inputs.landuse = check_overlaps(
-            inputs.counties, inputs.landuse, engine, config.landuse_overlaps, _labels(catalog)
-        )
     years = (config.years.base, config.years.target)
     cache = None
     if resume or force:
@@ -136,14 +132,7 @@ def run_pipeline(
                 raster_crs=inputs.raster_crs,
             )
         else:
-            zonal = zonal_areas(
-                inputs.counties,
-                inputs.landuse,
-                engine,
-                transitions=years,
-                partition_size=partition_size,
-                cache=cache,
-            )
+            zonal = _vector_zonal(inputs, config, engine, catalog, partition_size, cache)
         class_areas = zonal.class_areas
     with _stage("accounting", seconds):
         accounts = account(inputs.counties, class_areas, inputs.socio, config, coefficients)
@@ -188,6 +177,46 @@ def run_pipeline(
         report_files = write_report(gpkg, Path(out_dir))
     log.info("wrote %s and %d report files (figures, tables, report.html)", gpkg, len(report_files))
     return RunResult(gpkg, accounts, inputs, seconds)
+
+
+def _vector_zonal(
+    inputs: Inputs,
+    config: Config,
+    engine: Engine,
+    catalog: Catalog,
+    partition_size: int,
+    cache: PartitionCache | None,
+) -> ZonalResult:
+    """Zonal areas, then the overlap test in the counties whose areas do not add up (see
+    :mod:`pipeline.overlaps`); with ``landuse_overlaps: first`` resolved overlaps are recomputed."""
+    years = (config.years.base, config.years.target)
+    zonal = zonal_areas(
+        inputs.counties,
+        inputs.landuse,
+        engine,
+        transitions=years,
+        partition_size=partition_size,
+        cache=cache,
+    )
+    suspects = suspect_counties(inputs.counties, zonal.class_areas)
+    log.info(
+        "overlap test: %s",
+        ", ".join(f"{y}: {len(p)} counties not exactly covered" for y, p in suspects.items()),
+    )
+    fixed = check_overlaps(
+        inputs.counties,
+        inputs.landuse,
+        engine,
+        config.landuse_overlaps,
+        _labels(catalog),
+        suspects=suspects,
+    )
+    if any(fixed[y] is not inputs.landuse[y] for y in fixed):
+        inputs.landuse = fixed
+        zonal = zonal_areas(
+            inputs.counties, fixed, engine, transitions=years, partition_size=partition_size
+        )
+    return zonal
 
 
 def _join(accounts: Accounts, columns: pd.DataFrame) -> None:
