@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -68,7 +69,6 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
     notes: list[str] = []
     crs = config.crs
     # Read every dataset even when an earlier one is bad, so the user sees all problems at once.
-    counties = _collect(problems, _read_counties, catalog.datasets.counties, config, crs, notes)
     entries = {y: catalog.datasets.landuse[y] for y in years}
     formats = {e.format for e in entries.values()}
     if len(formats) > 1:
@@ -85,11 +85,23 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
     for y, path in rasters.items():
         if not path.is_file():
             problems.append(Problem(f"landuse {y} ({path})", "file not found; fix 'path'"))
-    landuse = {
-        y: _collect(problems, _read_landuse, e, y, crs, notes)
-        for y, e in entries.items()
-        if e.format == "vector"
-    }
+    # counties and land-use years are read side by side: GDAL reading and GEOS checks release
+    # the GIL
+    vector_years = [y for y, e in entries.items() if e.format == "vector"]
+    found: dict[str, list[Problem]] = {"counties": [], **{str(y): [] for y in vector_years}}
+    with ThreadPoolExecutor(max_workers=1 + len(vector_years)) as pool:
+        counties_job = pool.submit(
+            _collect, found["counties"], _read_counties, catalog.datasets.counties, config, crs,
+            notes,
+        )  # fmt: skip
+        futures = {
+            y: pool.submit(_collect, found[str(y)], _read_landuse, entries[y], y, crs, notes)
+            for y in vector_years
+        }
+        landuse = {y: f.result() for y, f in futures.items()}
+        counties = counties_job.result()
+    for listed in found.values():  # in a fixed order, whichever thread finished first
+        problems.extend(listed)
     ids = counties["county_id"] if counties is not None else None
     socio = _collect(
         problems, _read_socio, catalog.datasets.socioeconomic, config.years.target, ids, notes
@@ -100,7 +112,7 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
     files += [catalog.datasets.landuse[y].path for y in years]
     raster_crs = {y: entries[y].crs for y in rasters if entries[y].crs}
     checksums = {str(p): checksum(p) for p in files}
-    return Inputs(counties, landuse, socio, notes, checksums, rasters, raster_crs)
+    return Inputs(counties, landuse, socio, sorted(notes), checksums, rasters, raster_crs)
 
 
 def _collect(problems: list[Problem], fn: Callable[..., T], *args: object) -> T | None:

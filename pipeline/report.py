@@ -386,9 +386,10 @@ def _figures(data: _Data, folder: Path) -> list[tuple[Path, Path, str]]:
     crs = gdf.crs
     bounds = gdf.total_bounds
     extent = tuple(float(v) for v in bounds)
-    # simplify for drawing: a tolerance of 1/2000 of the map's width is below one pixel
+    # simplify for drawing: a tolerance of 1/2000 of the map's width is below one pixel; topology
+    # need not be kept for a picture (keeping it costs ~10× for national runs)
     tol = max(extent[2] - extent[0], extent[3] - extent[1]) / 2000
-    paths = _paths(shapely.simplify(gdf.geometry.values, tol, preserve_topology=True))
+    paths = _paths(shapely.simplify(gdf.geometry.values, tol, preserve_topology=False))
 
     seq_colours = [_rgba(c) for c in styling._qml_colours("county_vouchers_sf_base.qml")]
     div_colours = [_rgba(c) for c in styling._qml_colours("county_vouchers.qml")]
