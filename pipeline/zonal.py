@@ -112,20 +112,69 @@ def _partition_task(
     per_year: dict[int, tuple[np.ndarray, np.ndarray]],
     transitions: tuple[int, int] | None,
 ) -> dict[str, list[tuple]]:
-    """Areas (and transitions) of one partition; county indices are returned as ``positions``."""
+    """Areas (and transitions) of one partition; county indices are returned as ``positions``.
+
+    The first year is overlaid in full. A later year's polygon that is identical to a first-year
+    polygon (compared as WKB) takes that polygon's county pieces and areas as they are; only the
+    changed polygons are overlaid again.
+    """
     shapely.prepare(county_geoms)
     grid = _pieces(county_geoms, np.arange(len(county_geoms)))
-    areas, overlays = [], {}
-    for year, (geoms, codes) in per_year.items():
-        c, lu, area, piece = _overlay(county_geoms, geoms, grid)
-        overlays[year] = (c, lu, area, piece)
-        areas.append((positions[c], np.full(len(c), year), codes[lu], area))
+    years = sorted(per_year)
+    first = years[0]
+    overlays = {first: _overlay(county_geoms, per_year[first][0], grid)}
+    index_first = {w: i for i, w in enumerate(shapely.to_wkb(per_year[first][0]))}
+    matches = {}
+    for year in years[1:]:
+        wkb = shapely.to_wkb(per_year[year][0])
+        matches[year] = np.array([index_first.get(w, -1) for w in wkb], dtype=np.int64)
+        overlays[year] = _overlay_changed(
+            county_geoms, per_year[year][0], grid, overlays[first], matches[year]
+        )
+    areas = []
+    for year in years:
+        c, lu, area, _ = overlays[year]
+        areas.append((positions[c], np.full(len(c), year), per_year[year][1][lu], area))
     out: dict[str, list[tuple]] = {"areas": areas}
     if transitions:
         base, target = transitions
-        c, frm, to, area = _transitions(overlays[base], per_year[base], per_year[target])
+        if base != first:  # the base year must be the overlay every other year is matched to
+            raise ValueError(f"transitions base {base} must be the first year {first}")
+        c, frm, to, area = _transitions(
+            overlays[base], per_year[base], per_year[target], matches[target]
+        )
         out["transitions"] = [(positions[c], frm, to, area)]
     return out
+
+
+def _overlay_changed(
+    county_geoms: np.ndarray,
+    lu_geoms: np.ndarray,
+    grid: tuple[np.ndarray, np.ndarray],
+    first: tuple[np.ndarray, ...],
+    match: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_overlay` of a later year, reusing the first year's pieces of identical polygons.
+
+    ``match[i]`` is the first-year polygon identical to this year's polygon ``i``, or −1.
+    """
+    c0, l0, a0, p0 = first
+    same = np.flatnonzero(match >= 0)
+    order = np.argsort(l0, kind="stable")
+    lo = np.searchsorted(l0[order], match[same], side="left")
+    hi = np.searchsorted(l0[order], match[same], side="right")
+    counts = hi - lo
+    # rows of the first overlay for every identical polygon, without a Python loop
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    rows = order[np.repeat(lo, counts) + offsets]
+    changed = np.flatnonzero(match < 0)
+    c1, l1, a1, p1 = _overlay(county_geoms, lu_geoms[changed], grid)
+    return (
+        np.concatenate([c0[rows], c1]),
+        np.concatenate([np.repeat(same, counts), changed[l1]]),
+        np.concatenate([a0[rows], a1]),
+        np.concatenate([p0[rows], p1]),
+    )
 
 
 def _overlay(
@@ -163,14 +212,17 @@ def _transitions(
     base_overlay: tuple[np.ndarray, ...],
     base: tuple[np.ndarray, np.ndarray],
     target: tuple[np.ndarray, np.ndarray],
+    target_to_base: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(county index, from code, to code, area m²) for the base-year pieces of one partition."""
+    """(county index, from code, to code, area m²) for the base-year pieces of one partition;
+    ``target_to_base[i]`` is the base polygon identical to target polygon ``i``, or −1."""
     c, l0, area, piece = base_overlay
     g0, codes0 = base
     g1, codes1 = target
     # Unchanged polygons: the same geometry in both years (compared as WKB) is one matrix cell.
-    index1 = {w: i for i, w in enumerate(shapely.to_wkb(g1))}
-    match = np.array([index1.get(w, -1) for w in shapely.to_wkb(g0)], dtype=np.int64)
+    match = np.full(len(g0), -1, dtype=np.int64)
+    identical = np.flatnonzero(target_to_base >= 0)
+    match[target_to_base[identical]] = identical
     same = match[l0] >= 0
     out_c = [c[same]]
     out_from = [codes0[l0[same]]]
