@@ -33,6 +33,16 @@ RESDC_CLASSES: dict[int, str] = {
     67: "其他",
 }
 
+#: The .prj of RESDC's Albers shapefiles (Krasovsky datum), as ArcGIS writes it.
+RESDC_ALBERS_PRJ = (
+    'PROJCS["Krasovsky_1940_Albers",GEOGCS["GCS_Krasovsky_1940",DATUM["D_Krasovsky_1940",'
+    'SPHEROID["Krasovsky_1940",6378245.0,298.3]],PRIMEM["Greenwich",0.0],'
+    'UNIT["Degree",0.0174532925199433]],PROJECTION["Albers"],PARAMETER["False_Easting",0.0],'
+    'PARAMETER["False_Northing",0.0],PARAMETER["Central_Meridian",105.0],'
+    'PARAMETER["Standard_Parallel_1",25.0],PARAMETER["Standard_Parallel_2",47.0],'
+    'PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]'
+)
+
 #: Some releases split cropland by terrain into 111–114 (水田) and 121–124 (旱地).
 CROPLAND_SUBCODES: dict[int, int] = {c: c // 10 for c in (111, 112, 113, 114, 121, 122, 123, 124)}
 

@@ -15,20 +15,14 @@ import pytest
 import shapely
 import yaml
 
+from pipeline.codes import RESDC_ALBERS_PRJ
 from pipeline.config import DEFAULT_EQUAL_AREA_CRS
 
 X0, Y0 = 1_000_000.0, 4_000_000.0  # about 117°E, 36°N in the Albers plane
 KM = 1000.0
 
 #: RESDC's own .prj for its Albers shapefiles (Krasovsky datum)
-RESDC_PRJ = (
-    'PROJCS["Krasovsky_1940_Albers",GEOGCS["GCS_Krasovsky_1940",DATUM["D_Krasovsky_1940",'
-    'SPHEROID["Krasovsky_1940",6378245.0,298.3]],PRIMEM["Greenwich",0.0],'
-    'UNIT["Degree",0.0174532925199433]],PROJECTION["Albers"],PARAMETER["False_Easting",0.0],'
-    'PARAMETER["False_Northing",0.0],PARAMETER["Central_Meridian",105.0],'
-    'PARAMETER["Standard_Parallel_1",25.0],PARAMETER["Standard_Parallel_2",47.0],'
-    'PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]'
-)
+RESDC_PRJ = RESDC_ALBERS_PRJ
 
 
 def box_km(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:

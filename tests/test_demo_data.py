@@ -12,10 +12,10 @@ import pyproj
 import pytest
 import shapely
 
+from pipeline.codes import RESDC_ALBERS_PRJ, RESDC_CLASSES
 from pipeline.demo import DemoPaths, build_demo_data
 from pipeline.demo.counties import MAINLAND_PROVINCES, resolve_provinces
 from pipeline.demo.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
-from pipeline.demo.landuse import ALBERS_ESRI_WKT, RESDC_CLASSES
 from pipeline.demo.urban import geoms_to_albers
 
 BJ = ("北京市",)
@@ -96,7 +96,7 @@ def test_landuse_codes_and_format(demo: DemoPaths) -> None:
     lu10, lu18 = _landuse(demo.landuse_2010), _landuse(demo.landuse_2018)
     for path, lu in ((demo.landuse_2010, lu10), (demo.landuse_2018, lu18)):
         assert not path.with_suffix(".cpg").exists()
-        assert path.with_suffix(".prj").read_text() == ALBERS_ESRI_WKT
+        assert path.with_suffix(".prj").read_text() == RESDC_ALBERS_PRJ
         assert set(lu["gridcode"]) <= set(RESDC_CLASSES)
         assert (lu["name"] == lu["gridcode"].map(RESDC_CLASSES)).all()
         raw = path.with_suffix(".dbf").read_bytes()

@@ -66,14 +66,14 @@ def _remove_shapefile(path: Path) -> None:
 def _write_shapefile(gdf, path: Path) -> None:  # type: ignore[no-untyped-def]
     import pyogrio
 
-    from pipeline.demo.landuse import ALBERS_ESRI_WKT
+    from pipeline.codes import RESDC_ALBERS_PRJ
     from pipeline.demo.urban import ALBERS_PROJ
 
     _remove_shapefile(path)
     gdf = gdf.set_crs(ALBERS_PROJ, allow_override=True)
     pyogrio.write_dataframe(gdf, path, driver="ESRI Shapefile", encoding="GBK")
     path.with_suffix(".cpg").unlink(missing_ok=True)
-    path.with_suffix(".prj").write_text(ALBERS_ESRI_WKT, encoding="ascii")
+    path.with_suffix(".prj").write_text(RESDC_ALBERS_PRJ, encoding="ascii")
 
 
 def build_demo_data(

@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from pipeline.codes import RESDC_CLASSES
 from pipeline.demo.places import HOTSPOTS_2018, RIVERS, WATER_BODIES
 from pipeline.demo.terrain import Dem, NoiseField
 from pipeline.demo.urban import (
@@ -26,43 +27,6 @@ from pipeline.demo.urban import (
     build_cores,
     geoms_to_albers,
     lonlat_to_albers,
-)
-
-RESDC_CLASSES: dict[int, str] = {
-    11: "水田",
-    12: "旱地",
-    21: "有林地",
-    22: "灌木林",
-    23: "疏林地",
-    24: "其他林地",
-    31: "高覆盖度草地",
-    32: "中覆盖度草地",
-    33: "低覆盖度草地",
-    41: "河渠",
-    42: "湖泊",
-    43: "水库坑塘",
-    44: "冰川永久积雪",
-    45: "滩涂",
-    46: "滩地",
-    51: "城镇用地",
-    52: "农村居民点",
-    53: "其他建设用地",
-    61: "沙地",
-    62: "戈壁",
-    63: "盐碱地",
-    64: "沼泽地",
-    65: "裸土地",
-    66: "裸岩石质地",
-    67: "其他",
-}
-
-ALBERS_ESRI_WKT = (
-    'PROJCS["Krasovsky_1940_Albers",GEOGCS["GCS_Krasovsky_1940",DATUM["D_Krasovsky_1940",'
-    'SPHEROID["Krasovsky_1940",6378245.0,298.3]],PRIMEM["Greenwich",0.0],'
-    'UNIT["Degree",0.0174532925199433]],PROJECTION["Albers"],PARAMETER["False_Easting",0.0],'
-    'PARAMETER["False_Northing",0.0],PARAMETER["Central_Meridian",105.0],'
-    'PARAMETER["Standard_Parallel_1",25.0],PARAMETER["Standard_Parallel_2",47.0],'
-    'PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]'
 )
 
 BUFFER_M = 5000.0
