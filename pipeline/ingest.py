@@ -103,9 +103,11 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
     for listed in found.values():  # in a fixed order, whichever thread finished first
         problems.extend(listed)
     ids = counties["county_id"] if counties is not None else None
+    known = counties.attrs.get("all_ids") if counties is not None else None
     socio = _collect(
-        problems, _read_socio, catalog.datasets.socioeconomic, config.years.target, ids, notes
-    )
+        problems, _read_socio, catalog.datasets.socioeconomic, config.years.target, ids, known,
+        notes,
+    )  # fmt: skip
     if problems:
         raise InputError(problems)
     files = [catalog.datasets.counties.path, catalog.datasets.socioeconomic.path]
@@ -404,7 +406,9 @@ def _read_counties(
         )
     if problems:
         raise InputError(problems)
+    all_ids = frozenset(out["county_id"].dropna())
     out = _select_study_area(out, config, where)
+    out.attrs["all_ids"] = all_ids  # every county of the file, for checking the statistics
     out = _clean_geometries(out, where, notes, empty_ids="county_id")
     out = _to_crs(out, crs, where, notes)
     out["area_m2"] = out.geometry.area
@@ -487,7 +491,11 @@ def _read_landuse(src: LanduseSource, year: int, crs: CRS, notes: list[str]) -> 
 
 
 def _read_socio(
-    src: SocioSource, year: int, county_ids: pd.Series | None, notes: list[str]
+    src: SocioSource,
+    year: int,
+    county_ids: pd.Series | None,
+    known_ids: frozenset[str] | None,
+    notes: list[str],
 ) -> pd.DataFrame:
     """Target-year GDP and population per county; ``county_ids`` None (counties unreadable) checks
     the file alone."""
@@ -561,7 +569,16 @@ def _read_socio(
         raise InputError(problems)
     extra = sorted(set(df["county_id"]) - wanted)
     if extra:
-        notes.append(f"{where}: ignored rows for {len(extra)} counties outside the study area")
+        unknown = sorted(set(extra) - (known_ids or frozenset()))
+        if unknown:  # a typo in a code, or a table of another boundary release
+            msg = f"rows for {len(unknown)} counties that are not in the counties file ignored: "
+            notes.append(f"{where}: {msg}{_ids(unknown)}")
+            log.warning("%s: %s%s", where, msg, _ids(unknown))
+        if len(extra) > len(unknown):
+            notes.append(
+                f"{where}: ignored rows for {len(extra) - len(unknown)} counties outside the "
+                "study area"
+            )
     df = df.loc[df["county_id"].isin(wanted)]
     # gdp × gdp_scale is yuan, e.g. 1,234.5 (10⁴ yuan) × 10000 = 12,345,000 yuan
     return pd.DataFrame(

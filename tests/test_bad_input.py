@@ -152,3 +152,13 @@ def test_truncated_shapefile(tmp_path, capsys):
     code = main(["validate", "--catalog", str(catalog), "--config", str(config)])
     err = capsys.readouterr().err
     assert code == 2 and "lu_2018.shp" in err and "Traceback" not in err
+
+
+def test_statistics_rows_for_unknown_counties_are_a_warning(tmp_path, capsys):
+    from conftest import SOCIO
+
+    socio = [*SOCIO, {"code": "999999", "year": 2018, "gdp": 1, "pop": 1}]
+    catalog, config = write_case(tmp_path, socio=socio)
+    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    assert code == 0
+    assert "rows for 1 counties that are not in the counties file ignored: 999999" in err
