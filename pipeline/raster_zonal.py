@@ -297,6 +297,7 @@ def open_grid(year: int, path: Path, crs_override: str | None) -> _Grid:
             )
         if src.transform.is_identity:
             raise InputError("has no georeferencing (identity transform)", where)
+        _check_blocks(src, path, where)
         tile = src.block_shapes[0]
         return _Grid(
             year=year,
@@ -310,6 +311,27 @@ def open_grid(year: int, path: Path, crs_override: str | None) -> _Grid:
             tile=(int(tile[0]), int(tile[1])),
             unit_m=float(crs.axis_info[0].unit_conversion_factor or 1.0),
         )
+
+
+def _check_blocks(src: rasterio.DatasetReader, path: Path, where: str) -> None:
+    """A truncated GeoTIFF opens fine and fails only when a missing block is read: compare every
+    block's offset + size (TIFF tags, no pixels read) with the file's size."""
+    if src.driver != "GTiff":
+        return
+    size = path.stat().st_size
+    bh, bw = src.block_shapes[0]
+    for by in range(-(-src.height // bh)):
+        for bx in range(-(-src.width // bw)):
+            off = src.get_tag_item(f"BLOCK_OFFSET_{bx}_{by}", "TIFF", bidx=1)
+            n = src.get_tag_item(f"BLOCK_SIZE_{bx}_{by}", "TIFF", bidx=1)
+            if off is None or n is None:
+                return  # the driver does not expose its blocks (e.g. a COG over HTTP)
+            if int(off) + int(n) > size:
+                raise InputError(
+                    f"is truncated: block ({bx}, {by}) ends at byte {int(off) + int(n):,} but the "
+                    f"file has {size:,} bytes. Copy or export it again.",
+                    where,
+                )
 
 
 def _describe(g: _Grid) -> str:
@@ -699,7 +721,14 @@ def _band_task(
             z = zsrc.read(1, window=win)
             blocks = []
             for src, (_, nodata) in zip(srcs, sources):
-                raw = src.read(1, window=win)
+                try:
+                    raw = src.read(1, window=win)
+                except rasterio.errors.RasterioIOError as exc:
+                    raise InputError(
+                        f"pixels at row {r0}, column {c0} cannot be read ({exc}); the file is "
+                        "truncated or corrupt. Copy or export it again.",
+                        where=str(src.name),
+                    ) from exc
                 if raw.dtype not in (np.uint8, np.int8, np.uint16, np.int16):
                     raw = _small(raw, nodata)
                 blocks.append(raw)

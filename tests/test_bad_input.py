@@ -162,3 +162,32 @@ def test_statistics_rows_for_unknown_counties_are_a_warning(tmp_path, capsys):
     code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
     assert code == 0
     assert "rows for 1 counties that are not in the counties file ignored: 999999" in err
+
+
+def test_truncated_geotiff_is_named_by_validate_and_run(tmp_path, capsys):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from conftest import X0, Y0
+    from pipeline.config import DEFAULT_EQUAL_AREA_CRS
+
+    catalog, config = write_case(tmp_path)
+    for year in (2010, 2018):  # 200 × 100 pixels of 100 m: the two counties, all forest
+        profile = dict(driver="GTiff", width=200, height=100, count=1, dtype="uint8", nodata=0,
+                       crs=DEFAULT_EQUAL_AREA_CRS, transform=from_origin(X0, Y0 + 10_000, 100, 100))  # fmt: skip
+        with rasterio.open(tmp_path / "data" / f"lu_{year}.tif", "w", **profile) as dst:
+            dst.write(np.full((100, 200), 21, np.uint8), 1)
+    cat = yaml.safe_load(catalog.read_text("utf-8"))
+    cat["datasets"]["landuse"] = {
+        y: {"path": f"data/lu_{y}.tif", "format": "raster"} for y in (2010, 2018)
+    }
+    catalog.write_text(yaml.safe_dump(cat), "utf-8")
+    tif = tmp_path / "data" / "lu_2018.tif"
+    tif.write_bytes(tif.read_bytes()[: tif.stat().st_size // 3])
+    assert main(["validate", "--catalog", str(catalog), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "lu_2018.tif" in err and "truncated" in err
+    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    assert code == 2 and "lu_2018.tif" in err and "truncated" in err
+    assert not (tmp_path / "out" / "eco_vouchers.gpkg").exists()
