@@ -102,8 +102,8 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
         counties = counties_job.result()
     for listed in found.values():  # in a fixed order, whichever thread finished first
         problems.extend(listed)
+    counties, known = counties if counties is not None else (None, None)
     ids = counties["county_id"] if counties is not None else None
-    known = counties.attrs.get("all_ids") if counties is not None else None
     socio = _collect(
         problems, _read_socio, catalog.datasets.socioeconomic, config.years.target, ids, known,
         notes,
@@ -367,7 +367,8 @@ def _same_coordinates(src: CRS, dst: CRS, bounds: np.ndarray) -> bool:
 
 def _read_counties(
     src: CountiesSource, config: Config, crs: CRS, notes: list[str]
-) -> gpd.GeoDataFrame:
+) -> tuple[gpd.GeoDataFrame, frozenset[str]]:
+    """The study area's counties, and the ids of every county in the file."""
     where = f"counties ({src.path})"
     fields = {"county_id": src.id_field, "name": src.name_field}
     if src.province_field:
@@ -406,13 +407,12 @@ def _read_counties(
         )
     if problems:
         raise InputError(problems)
-    all_ids = frozenset(out["county_id"].dropna())
+    all_ids = frozenset(out["county_id"].dropna())  # every county of the file, for the statistics
     out = _select_study_area(out, config, where)
-    out.attrs["all_ids"] = all_ids  # every county of the file, for checking the statistics
     out = _clean_geometries(out, where, notes, empty_ids="county_id")
     out = _to_crs(out, crs, where, notes)
     out["area_m2"] = out.geometry.area
-    return out.sort_values("county_id").reset_index(drop=True)
+    return out.sort_values("county_id").reset_index(drop=True), all_ids
 
 
 def _id_text(v: object) -> str | None:
