@@ -31,7 +31,6 @@ from pipeline.export import write_geopackage
 from pipeline.ingest import Inputs, checksum, ingest
 from pipeline.market import clear_market
 from pipeline.overlaps import check_overlaps, suspect_counties
-from pipeline.raster_zonal import open_grid, raster_zonal_areas
 from pipeline.report import write_report
 from pipeline.resume import PartitionCache
 from pipeline.uncertainty import monte_carlo
@@ -68,8 +67,11 @@ def check_inputs(
     config, _ = load_config(config_path)
     inputs = ingest(catalog, config)
     check_overlaps(inputs.counties, inputs.landuse, engine or Engine(), "error", _labels(catalog))
-    for year, path in inputs.rasters.items():  # CRS, georeferencing, equal-area: no pixels read
-        open_grid(year, path, inputs.raster_crs.get(year))
+    if inputs.rasters:  # CRS, georeferencing, equal-area, block table: no pixels read
+        from pipeline.raster_zonal import open_grid
+
+        for year, path in inputs.rasters.items():
+            open_grid(year, path, inputs.raster_crs.get(year))
     return catalog, config, inputs
 
 
@@ -122,6 +124,8 @@ def run_pipeline(
     with _stage("zonal", seconds):
         log.info("zonal: running on %s", engine.describe())
         if inputs.rasters:
+            from pipeline.raster_zonal import raster_zonal_areas  # numba: imported only if needed
+
             zonal = raster_zonal_areas(
                 inputs.counties,
                 inputs.rasters,
@@ -259,9 +263,10 @@ def _provenance(
     engine: Engine,
     started: datetime,
 ) -> dict[str, str]:
+    from importlib.metadata import version
+
     import dask
     import geopandas
-    import numba
     import numpy
     import pyogrio
     import pyproj
@@ -283,7 +288,7 @@ def _provenance(
                 "numpy": numpy.__version__,
                 "dask": dask.__version__,
                 "rasterio": rasterio.__version__,
-                "numba": numba.__version__,
+                "numba": version("numba"),
             },
             ensure_ascii=False,
         ),
