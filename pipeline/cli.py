@@ -151,12 +151,15 @@ def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace, progress: bool) -> int:
+    from pipeline.engine import Engine
     from pipeline.run import check_inputs
 
-    _, _, inputs = check_inputs(args.catalog, args.config)
+    _, _, inputs = check_inputs(args.catalog, args.config, Engine(progress=progress))
     for note in inputs.notes:
         print(f"note: {note}")
-    print(f"OK: {len(inputs.counties)} counties, no problems found")
+    landuse = [f"{y}: {len(g):,} polygons" for y, g in sorted(inputs.landuse.items())]
+    landuse += [f"{y}: raster {p.name}" for y, p in sorted(inputs.rasters.items())]
+    print(f"OK: {len(inputs.counties)} counties, land use {'; '.join(landuse)}; no problems found")
     return 0
 
 
