@@ -481,7 +481,11 @@ def _read_landuse(src: LanduseSource, year: int, crs: CRS, notes: list[str]) -> 
             "that code_field names the class-code field.",
             where=where,
         )
-    out = gpd.GeoDataFrame({"class_code": codes.astype(np.int16)}, geometry=gdf.geometry.values)
+    out = gpd.GeoDataFrame(
+        # row: the feature's 0-based row number in the file, for messages after rows are dropped
+        {"class_code": codes.astype(np.int16), "row": np.arange(len(codes))},
+        geometry=gdf.geometry.values,
+    )
     out = out.set_crs(gdf.crs)
     out = _clean_geometries(out, where, notes)
     return _to_crs(out, crs, where, notes).reset_index(drop=True)

@@ -1,16 +1,19 @@
 """Overlapping land-use polygons: found exactly, reported by county, never double-counted.
 
 One public function, :func:`check_overlaps`. A land-use layer must be a planar partition: two
-polygons whose interiors intersect would count the shared area twice. Pairs of polygons with
-intersecting bounding boxes are tested with the DE-9IM pattern ``2********`` (interiors share an
-area; polygons that only touch along an edge pass), in chunks on the engine.
+polygons whose interiors intersect would count the shared area twice.
 
-Which polygons need the test: all of them (``ecovoucher validate``), or, in a run, only those of
-the counties whose class areas do not add up to the county's area. In a county the summed class
-areas are the covered area plus every overlap, and the covered area is at most the county's area:
-a sum equal to the county's area (to 1e-9) therefore proves there is neither a gap nor an overlap
-there, and the exact test is needed only where the sum differs. Found
-overlaps are either an error naming the counties, the hectares and the feature numbers
+How: the polygons whose bounding boxes touch a county of the study area are checked as a polygonal
+coverage with GEOS' coverage validator (``shapely.coverage_invalid_edges``, one pass per year, the
+years side by side), which flags every polygon with an edge that is not matched by a neighbour or
+lies inside another polygon — any overlap flags at least one of its two polygons (exact duplicates
+flag both). Only flagged polygons are then tested against their neighbours with the DE-9IM pattern
+``2********`` (interiors share an area; polygons that merely touch pass), in chunks on the engine.
+A clean, exactly noded layer (RESDC's polygonized data, the demo) thus costs one pass; a messy one
+costs pair tests where it is messy. Overlaps outside every county count nowhere and are not
+reported.
+
+Found overlaps are either an error naming the counties, the hectares and the feature numbers
 (``landuse_overlaps: error``, the default) or resolved: the polygon that comes first in the file
 keeps the shared area and it is cut out of the later ones (``landuse_overlaps: first``).
 """
@@ -18,6 +21,7 @@ keeps the shared area and it is cut out of the later ones (``landuse_overlaps: f
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import geopandas as gpd
 import numpy as np
@@ -31,22 +35,6 @@ log = logging.getLogger(__name__)
 
 #: overlaps smaller than this (hm², i.e. 1 m²) are digitizing noise and are ignored
 OVERLAP_TOLERANCE_HA = 1e-4
-#: a county whose class areas sum to its area within this share has no gap and no overlap
-SUM_TOLERANCE = 1e-9
-
-
-def suspect_counties(
-    counties: gpd.GeoDataFrame, class_areas: pd.DataFrame
-) -> dict[int, np.ndarray]:
-    """Year → positions of the counties whose class areas do not sum to the county's area."""
-    area_ha = counties["area_m2"].to_numpy() / 1e4
-    ids = counties["county_id"].to_numpy()
-    out = {}
-    for year, rows in class_areas.groupby("year"):
-        total = rows.groupby("county_id")["area_ha"].sum().reindex(ids).fillna(0.0).to_numpy()
-        tol = np.maximum(OVERLAP_TOLERANCE_HA, SUM_TOLERANCE * area_ha)
-        out[int(year)] = np.flatnonzero(np.abs(total - area_ha) > tol)
-    return out
 
 
 def check_overlaps(
@@ -55,32 +43,28 @@ def check_overlaps(
     engine: Engine,
     policy: str = "error",
     where: dict[int, str] | None = None,
-    suspects: dict[int, np.ndarray] | None = None,
 ) -> dict[int, gpd.GeoDataFrame]:
-    """Return the land use unchanged when no polygons overlap; otherwise raise (policy ``error``)
-    or cut every overlap out of the later polygon (policy ``first``) and return the result.
-
-    ``suspects``: year → positions of the counties to test (default: every polygon is tested).
-    """
+    """Return the land use unchanged when no polygons overlap inside the study area's counties;
+    otherwise raise (policy ``error``) or cut every overlap out of the later polygon (policy
+    ``first``) and return the result."""
+    c_geoms = np.asarray(counties.geometry.values)
+    years = sorted(landuse)
+    # one coverage pass per year, the years side by side (GEOS releases the GIL)
+    with ThreadPoolExecutor(max_workers=min(len(years), engine.n_workers) or 1) as pool:
+        flagged = dict(zip(years, pool.map(lambda y: _flagged(landuse[y], c_geoms), years)))
     out, problems = {}, []
-    for year, lu in sorted(landuse.items()):
-        subset = None
-        if suspects is not None:
-            positions = suspects.get(year, np.array([], dtype=np.int64))
-            if not len(positions):
-                out[year] = lu
-                continue
-            c_geoms = np.asarray(counties.geometry.values)[positions]
-            subset = np.unique(shapely.STRtree(np.asarray(lu.geometry.values)).query(c_geoms)[1])
-        pairs = _overlapping_pairs(lu, engine, subset)
-        if not len(pairs):
+    for year in years:
+        lu = landuse[year]
+        geoms = np.asarray(lu.geometry.values)
+        pairs = _pairs_table(_overlaps_of(geoms, flagged[year], engine, year))
+        by_county = _by_county(counties, lu, pairs) if len(pairs) else pd.Series(dtype=float)
+        if not len(by_county):  # none, or only outside every county: nothing counted twice
             out[year] = lu
             continue
-        by_county = _by_county(counties, lu, pairs)
         label = (where or {}).get(year, f"landuse {year}")
         total = float(pairs["area_ha"].sum())
         if policy == "error":
-            problems.append(Problem(label, _describe(pairs, by_county, total)))
+            problems.append(Problem(label, _describe(lu, pairs, by_county, total)))
             continue
         log.warning(
             "%s: %d overlapping polygon pairs (%.2f ha) resolved: the earlier polygon keeps the "
@@ -95,31 +79,37 @@ def check_overlaps(
     return out
 
 
-def _overlapping_pairs(
-    lu: gpd.GeoDataFrame, engine: Engine, subset: np.ndarray | None = None
-) -> pd.DataFrame:
+def _flagged(lu: gpd.GeoDataFrame, c_geoms: np.ndarray) -> np.ndarray:
+    """Indices of the polygons touching the study area that the coverage validator flags."""
     geoms = np.asarray(lu.geometry.values)
-    tree = shapely.STRtree(geoms)
-    if subset is None:
-        a, b = tree.query(geoms)
-    else:  # pairs with at least one polygon of the subset (both are, for an overlap inside it)
-        a, b = tree.query(geoms[subset])
-        a = subset[a]
-        a, b = np.minimum(a, b), np.maximum(a, b)
-        ab = np.unique(np.stack([a, b], axis=1), axis=0)
-        a, b = ab[:, 0], ab[:, 1]
+    near = np.unique(shapely.STRtree(geoms).query(c_geoms)[1])
+    return near[~shapely.is_empty(shapely.coverage_invalid_edges(geoms[near]))]
+
+
+def _overlaps_of(
+    geoms: np.ndarray, flagged: np.ndarray, engine: Engine, year: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Test the flagged polygons against their neighbours, in chunks on the engine."""
+    if not len(flagged):
+        return []
+    i, j = shapely.STRtree(geoms).query(geoms[flagged])
+    a, b = np.minimum(flagged[i], j), np.maximum(flagged[i], j)
     keep = a < b
-    a, b = a[keep], b[keep]
-    n_parts = max(1, 4 * engine.n_workers)
-    chunks = [
-        (geoms, ca, cb) for ca, cb in zip(np.array_split(a, n_parts), np.array_split(b, n_parts))
-    ]
-    found = engine.map(_overlaps_in_chunk, chunks, desc="overlap check")
+    ab = np.unique(np.stack([a[keep], b[keep]], axis=1), axis=0)
+    chunks = np.array_split(np.arange(len(ab)), max(1, min(len(ab) // 5000, 4 * engine.n_workers)))
+    tasks = [(geoms, ab[c, 0], ab[c, 1]) for c in chunks if len(c)]
+    return engine.map(_overlaps_in_chunk, tasks, desc=f"overlap check {year}")
+
+
+def _pairs_table(found: list[tuple]) -> pd.DataFrame:
+    if not found:
+        return pd.DataFrame({"first": [], "second": [], "area_ha": []})
     a = np.concatenate([f[0] for f in found])
     b = np.concatenate([f[1] for f in found])
     area = np.concatenate([f[2] for f in found]) / 1e4  # m² → hm²
-    keep = area > OVERLAP_TOLERANCE_HA
-    return pd.DataFrame({"first": a[keep], "second": b[keep], "area_ha": area[keep]})
+    pairs = pd.DataFrame({"first": a, "second": b, "area_ha": area})
+    pairs = pairs[pairs["area_ha"] > OVERLAP_TOLERANCE_HA]
+    return pairs.sort_values(["first", "second"]).reset_index(drop=True)
 
 
 def _overlaps_in_chunk(
@@ -141,11 +131,13 @@ def _by_county(counties: gpd.GeoDataFrame, lu: gpd.GeoDataFrame, pairs: pd.DataF
     return pd.Series(area).groupby(ids).sum().sort_values(ascending=False)
 
 
-def _describe(pairs: pd.DataFrame, by_county: pd.Series, total: float) -> str:
+def _describe(lu: gpd.GeoDataFrame, pairs: pd.DataFrame, by_county: pd.Series, total: float) -> str:
     counties = ", ".join(f"{cid} ({ha:,.2f} ha)" for cid, ha in by_county.head(20).items())
     more = f" … ({len(by_county)} counties in all)" if len(by_county) > 20 else ""
+    rows = lu["row"].to_numpy() if "row" in lu else np.arange(len(lu))  # the file's row numbers
     examples = ", ".join(
-        f"#{r.first} & #{r.second} ({r.area_ha:,.2f} ha)" for r in pairs.head(5).itertuples()
+        f"#{rows[r.first]} & #{rows[r.second]} ({r.area_ha:,.2f} ha)"
+        for r in pairs.head(5).itertuples()
     )
     return (
         f"{len(pairs)} pairs of land-use polygons overlap, {total:,.2f} ha in all, which would be "

@@ -30,7 +30,7 @@ from pipeline.engine import Engine
 from pipeline.export import write_geopackage
 from pipeline.ingest import Inputs, checksum, ingest
 from pipeline.market import clear_market
-from pipeline.overlaps import check_overlaps, suspect_counties
+from pipeline.overlaps import check_overlaps
 from pipeline.report import write_report
 from pipeline.resume import PartitionCache
 from pipeline.uncertainty import monte_carlo
@@ -191,36 +191,18 @@ def _vector_zonal(
     partition_size: int,
     cache: PartitionCache | None,
 ) -> ZonalResult:
-    """Zonal areas, then the overlap test in the counties whose areas do not add up (see
-    :mod:`pipeline.overlaps`); with ``landuse_overlaps: first`` resolved overlaps are recomputed."""
-    years = (config.years.base, config.years.target)
-    zonal = zonal_areas(
+    """The overlap check (see :mod:`pipeline.overlaps`), then the zonal areas."""
+    inputs.landuse = check_overlaps(
+        inputs.counties, inputs.landuse, engine, config.landuse_overlaps, _labels(catalog)
+    )
+    return zonal_areas(
         inputs.counties,
         inputs.landuse,
         engine,
-        transitions=years,
+        transitions=(config.years.base, config.years.target),
         partition_size=partition_size,
         cache=cache,
     )
-    suspects = suspect_counties(inputs.counties, zonal.class_areas)
-    log.info(
-        "overlap test: %s",
-        ", ".join(f"{y}: {len(p)} counties not exactly covered" for y, p in suspects.items()),
-    )
-    fixed = check_overlaps(
-        inputs.counties,
-        inputs.landuse,
-        engine,
-        config.landuse_overlaps,
-        _labels(catalog),
-        suspects=suspects,
-    )
-    if any(fixed[y] is not inputs.landuse[y] for y in fixed):
-        inputs.landuse = fixed
-        zonal = zonal_areas(
-            inputs.counties, fixed, engine, transitions=years, partition_size=partition_size
-        )
-    return zonal
 
 
 def _join(accounts: Accounts, columns: pd.DataFrame) -> None:

@@ -69,7 +69,7 @@ def zonal_areas(
     finished partitions are saved and reused (see :mod:`pipeline.resume`).
     """
     n_parts = max(1, -(-len(counties) // partition_size))  # ceil(n / size)
-    groups = _partition(counties, n_parts)
+    groups = spatial_groups(counties, n_parts)
     ids = counties["county_id"].to_numpy()
     years = sorted(landuse)
     arrays = {
@@ -100,7 +100,7 @@ def zonal_areas(
     return ZonalResult(class_areas, trans)
 
 
-def _partition(counties: gpd.GeoDataFrame, n_parts: int) -> list[np.ndarray]:
+def spatial_groups(counties: gpd.GeoDataFrame, n_parts: int) -> list[np.ndarray]:
     """Split county positions into ``n_parts`` spatially compact groups (Hilbert order)."""
     order = np.argsort(counties.geometry.hilbert_distance().to_numpy(), kind="stable")
     return [g for g in np.array_split(order, n_parts) if len(g)]

@@ -191,3 +191,28 @@ def test_truncated_geotiff_is_named_by_validate_and_run(tmp_path, capsys):
     code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
     assert code == 2 and "lu_2018.tif" in err and "truncated" in err
     assert not (tmp_path / "out" / "eco_vouchers.gpkg").exists()
+
+
+def test_overlap_hidden_by_an_equal_gap_is_still_found(tmp_path, capsys):
+    import geopandas as gpd
+    import shapely
+
+    from conftest import RESDC_PRJ
+    from pipeline.config import DEFAULT_EQUAL_AREA_CRS
+
+    catalog, config = write_case(tmp_path)
+    # A's forest [0,10]×[0,5] km with a 2 km × 2 km hole at [2,4]×[1,3]; the grass island that
+    # should fill the hole is shifted 1 km east to [3,5]×[1,3]: it overlaps the forest on
+    # [4,5]×[1,3] = 200 ha and leaves [2,3]×[1,3] = 200 ha uncovered, so A's class areas still
+    # sum to its area — the overlap must be found all the same.
+    forest = shapely.difference(box_km(0, 0, 10, 5), box_km(2, 1, 4, 3))
+    geoms = [forest, box_km(3, 1, 5, 3), box_km(0, 5, 25, 10), box_km(10, 0, 20, 5)]
+    gdf = gpd.GeoDataFrame(
+        {"gridcode": [21, 31, 12, 31]}, geometry=geoms, crs=DEFAULT_EQUAL_AREA_CRS
+    )
+    path = tmp_path / "data" / "lu_2010.shp"
+    pyogrio.write_dataframe(gdf, path)
+    path.with_suffix(".prj").write_text(RESDC_PRJ)
+    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    assert code == 2
+    assert "110101 (200.00 ha)" in err and "#0 & #1" in err
