@@ -53,8 +53,8 @@ def account(
     sf = _standard_forest(class_areas, coefficients, "year").reindex(columns=[base, target])
     sf = sf.reindex(index=ids).fillna(0.0)
     baseline_areas = _baseline_areas(counties, class_areas, config)
-    baseline = _standard_forest(baseline_areas.assign(year=0), coefficients, "year")[0]
-    baseline = baseline.reindex(ids).fillna(0.0).to_numpy()
+    baseline = _standard_forest(baseline_areas.assign(year=0), coefficients, "year")
+    baseline = baseline.reindex(index=ids, columns=[0]).fillna(0.0)[0].to_numpy()
     covered = class_areas.pivot_table(
         index="county_id", columns="year", values="area_ha", aggfunc="sum"
     ).reindex(index=ids, columns=[base, target])

@@ -26,11 +26,33 @@ DEFAULT_EQUAL_AREA_CRS = (
 DEFAULT_COEFFICIENTS = Path(__file__).parent / "data" / "gu2022.yaml"
 
 
+#: pyproj projection-method names (lower case) of equal-area projections
+EQUAL_AREA_METHODS = (
+    "equal area",  # Albers, Lambert azimuthal / cylindrical equal area
+    "mollweide",
+    "sinusoidal",
+    "equal earth",
+    "eckert ii",
+    "eckert iv",
+    "eckert vi",
+    "goode homolosine",
+    "quartic authalic",
+    "bonne",
+)
+
+
+def is_equal_area(crs: CRS) -> bool:
+    """Whether a projected CRS preserves areas (by its projection method's name)."""
+    op = crs.coordinate_operation
+    name = (op.method_name if op else "").lower()
+    return any(m in name for m in EQUAL_AREA_METHODS)
+
+
 class StudyArea(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     provinces: list[str] | None = Field(None, description="keep counties of these provinces")
-    county_ids: list[str] | None = Field(None, description="keep these county codes")
+    county_ids: list[str] | None = Field(None, min_length=1, description="keep these county codes")
 
     @field_validator("county_ids", mode="before")
     @classmethod
@@ -110,6 +132,13 @@ class Config(BaseModel):
             raise ValueError(
                 f"'{v}' is a geographic CRS: areas in degrees are meaningless. Use an equal-area "
                 f"projection, e.g. the default '{DEFAULT_EQUAL_AREA_CRS}'"
+            )
+        if not is_equal_area(crs):
+            method = crs.coordinate_operation.method_name if crs.coordinate_operation else "?"
+            raise ValueError(
+                f"'{v}' is a {method} projection, which does not preserve areas (e.g. Web "
+                "Mercator inflates them by 1/cos²(latitude), 1.6× at 38°N). Use an equal-area "
+                f"projection (Albers, Lambert azimuthal equal area), e.g. '{DEFAULT_EQUAL_AREA_CRS}'"
             )
         return v
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -343,11 +344,32 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
     return shapely.union_all(polys) if polys else shapely.Polygon()
 
 
-def _to_crs(gdf: gpd.GeoDataFrame, crs: CRS, where: str, notes: list[str]) -> gpd.GeoDataFrame:
+#: before a real reprojection land-use edges are cut to at most this length (metres; 0.001° for a
+#: geographic source), so that straight edges stay on their neighbours' vertices (T-junctions)
+DENSIFY_M = 100.0
+
+
+def _to_crs(
+    gdf: gpd.GeoDataFrame, crs: CRS, where: str, notes: list[str], densify: bool = False
+) -> gpd.GeoDataFrame:
     """Reproject, skipping the work when the two CRSs give the same coordinates (< 1 mm)."""
     if _same_coordinates(gdf.crs, crs, gdf.total_bounds):
         return gdf.set_crs(crs, allow_override=True)
-    return gdf.to_crs(crs)
+    if densify:
+        step = DENSIFY_M / 1e5 if gdf.crs.is_geographic else DENSIFY_M
+        gdf = gdf.set_geometry(shapely.segmentize(gdf.geometry.values, step))
+    notes.append(f"{where}: reprojected from {gdf.crs.name} to the equal-area CRS")
+    out = gdf.to_crs(crs)
+    geoms = out.geometry.values
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    bad = present & ~np.isfinite(shapely.bounds(geoms)).all(axis=1)
+    if bad.any():
+        raise InputError(
+            f"{int(bad.sum())} features cannot be projected to the equal-area CRS (infinite "
+            "coordinates). Is the file's CRS right? Check its .prj or the catalog's 'crs:'.",
+            where,
+        )
+    return out
 
 
 def _same_coordinates(src: CRS, dst: CRS, bounds: np.ndarray) -> bool:
@@ -409,9 +431,15 @@ def _read_counties(
         raise InputError(problems)
     all_ids = frozenset(out["county_id"].dropna())  # every county of the file, for the statistics
     out = _select_study_area(out, config, where)
+    out = _to_crs(out, crs, where, notes)  # then repair: a reprojection can invalidate a ring
     out = _clean_geometries(out, where, notes, empty_ids="county_id")
-    out = _to_crs(out, crs, where, notes)
     out["area_m2"] = out.geometry.area
+    flat = out.loc[~(out["area_m2"] > 0), "county_id"]
+    if len(flat):
+        raise InputError(
+            f"counties with no area (degenerate polygons): {_ids(flat)}. Fix their boundaries.",
+            where,
+        )
     return out.sort_values("county_id").reset_index(drop=True), all_ids
 
 
@@ -421,7 +449,10 @@ def _id_text(v: object) -> str | None:
         return None
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
-    return str(v).strip()
+    text = str(v).strip()
+    if re.fullmatch(r"\d+\.0+", text):  # "110101.0": a code that went through a float
+        return text.split(".")[0]
+    return text
 
 
 def _select_study_area(out: gpd.GeoDataFrame, config: Config, where: str) -> gpd.GeoDataFrame:
@@ -487,8 +518,8 @@ def _read_landuse(src: LanduseSource, year: int, crs: CRS, notes: list[str]) -> 
         geometry=gdf.geometry.values,
     )
     out = out.set_crs(gdf.crs)
-    out = _clean_geometries(out, where, notes)
-    return _to_crs(out, crs, where, notes).reset_index(drop=True)
+    out = _to_crs(out, crs, where, notes, densify=True)
+    return _clean_geometries(out, where, notes).reset_index(drop=True)
 
 
 # --- statistics ----------------------------------------------------------------------------------
@@ -534,10 +565,12 @@ def _read_socio(
     df["county_id"] = df["county_id"].map(_id_text)
     df["year"] = pd.to_numeric(df["year"], errors="coerce")
     df = df.loc[df["year"] == year]
+    wanted = set(county_ids) if county_ids is not None else set(df["county_id"])
     problems = []
     for col, field_name in (("gdp", src.gdp_field), ("pop", src.population_field)):
         num = pd.to_numeric(df[col], errors="coerce")
-        bad = df.loc[num.isna(), "county_id"]
+        mine = df["county_id"].isin(wanted)  # other counties' cells are not used: not checked
+        bad = df.loc[num.isna() & mine, "county_id"]
         if len(bad):
             problems.append(
                 Problem(
@@ -545,7 +578,7 @@ def _read_socio(
                     f"non-numeric or empty values for counties {_ids(bad)}",
                 )
             )
-        nonpos = df.loc[num <= 0, "county_id"]
+        nonpos = df.loc[(num <= 0) & mine, "county_id"]
         if len(nonpos):
             problems.append(
                 Problem(
@@ -554,7 +587,6 @@ def _read_socio(
                 )
             )
         df[col] = num
-    wanted = set(county_ids) if county_ids is not None else set(df["county_id"])
     dups = df.loc[
         df["county_id"].duplicated(keep=False) & df["county_id"].isin(wanted), "county_id"
     ]
@@ -562,11 +594,15 @@ def _read_socio(
         problems.append(Problem(where, f"several rows for year {year} for counties {_ids(dups)}"))
     absent = sorted(wanted - set(df["county_id"]))
     if absent:
+        stripped = {i.lstrip("0") for i in df["county_id"].dropna()}
+        hint = ""
+        if any(i.lstrip("0") in stripped for i in absent if i.startswith("0")):
+            hint = " The CSV seems to have lost leading zeros (e.g. opened in Excel): keep codes as text."
         problems.append(
             Problem(
                 where,
                 f"no row for year {year} for {len(absent)} counties of the study area: "
-                f"{_ids(absent)}. Add them (GDP and population are needed for G_t and P_t).",
+                f"{_ids(absent)}. Add them (GDP and population are needed for G_t and P_t).{hint}",
             )
         )
     if problems:

@@ -94,6 +94,7 @@ from pyproj.exceptions import CRSError
 from rasterio.windows import Window
 
 from pipeline.codes import CROPLAND_SUBCODES, RESDC_CLASSES
+from pipeline.config import is_equal_area
 from pipeline.engine import Engine
 from pipeline.errors import InputError, Problem
 from pipeline.ingest import _same_coordinates
@@ -116,19 +117,6 @@ BURN_TILE = 4096
 #: GDAL's block cache while histogramming: windows are tile-aligned, so every tile is decoded
 #: once and a large cache only holds memory (by default 5 % of the RAM)
 READ_CACHE_BYTES = 64 * 2**20
-#: pyproj projection-method names (lower case) of equal-area projections
-EQUAL_AREA_METHODS = (
-    "equal area",  # Albers, Lambert azimuthal / cylindrical equal area
-    "mollweide",
-    "sinusoidal",
-    "equal earth",
-    "eckert ii",
-    "eckert iv",
-    "eckert vi",
-    "goode homolosine",
-    "quartic authalic",
-    "bonne",
-)
 
 
 @dataclass(frozen=True)
@@ -339,19 +327,13 @@ def _describe(g: _Grid) -> str:
     return f"{g.width} × {g.height} px of {t.a:g} × {-t.e:g} at ({t.c:g}, {t.f:g}) in {g.crs.name}"
 
 
-def _is_equal_area(crs: CRS) -> bool:
-    op = crs.coordinate_operation
-    name = (op.method_name if op else "").lower()
-    return any(m in name for m in EQUAL_AREA_METHODS)
-
-
 def _counties_on_grid(counties: gpd.GeoDataFrame, grid: _Grid) -> np.ndarray:
     """County polygons in the grid's CRS (reprojected only onto an equal-area CRS), rings oriented
     consistently (exterior counter-clockwise, holes clockwise)."""
     src = CRS.from_user_input(counties.crs)
     if _same_coordinates(src, grid.crs, counties.total_bounds):
         geoms = np.asarray(counties.geometry.values)
-    elif _is_equal_area(grid.crs):
+    elif is_equal_area(grid.crs):
         log.info("reprojecting the counties onto the CRS of %s (%s)", grid.path, grid.crs.name)
         geoms = np.asarray(counties.to_crs(grid.crs).geometry.values)
     else:

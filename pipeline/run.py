@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import sys
 import time
@@ -27,6 +28,7 @@ from pipeline.catalog import Catalog, load_catalog
 from pipeline.coefficients import Coefficients
 from pipeline.config import Config, load_config
 from pipeline.engine import Engine
+from pipeline.errors import InputError, Problem
 from pipeline.export import write_geopackage
 from pipeline.ingest import Inputs, checksum, ingest
 from pipeline.market import clear_market
@@ -98,6 +100,7 @@ def run_pipeline(
     engine = engine or Engine()
     seconds: dict[str, float] = {}
     started = datetime.now(timezone.utc)
+    _check_out_dir(Path(out_dir))
     with _stage("config", seconds):
         catalog = load_catalog(catalog_path)
         config, coefficients = load_config(config_path)
@@ -113,6 +116,9 @@ def run_pipeline(
     if resume or force:
         fingerprint = {
             "inputs": inputs.checksums,
+            # how the files are read (code field, layer, crs, encoding) changes the areas too
+            "counties": catalog.datasets.counties.model_dump(mode="json"),
+            "landuse": {str(y): catalog.datasets.landuse[y].model_dump(mode="json") for y in years},
             "equal_area_crs": config.equal_area_crs,
             "study_area": config.study_area.model_dump(),
             "years": years,
@@ -138,6 +144,7 @@ def run_pipeline(
         else:
             zonal = _vector_zonal(inputs, config, engine, catalog, partition_size, cache)
         class_areas = zonal.class_areas
+    _check_coverage_at_all(class_areas, inputs, catalog, config)
     with _stage("accounting", seconds):
         accounts = account(inputs.counties, class_areas, inputs.socio, config, coefficients)
         _warn_coverage(accounts, config)
@@ -203,6 +210,40 @@ def _vector_zonal(
         partition_size=partition_size,
         cache=cache,
     )
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """The output folder must be a folder we can write in: say so before any work is done."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir} is a file, not a folder; choose another --out", "--out")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder {out_dir} ({exc})", "--out") from exc
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise InputError(f"no permission to write in {out_dir}; choose another --out", "--out")
+
+
+def _check_coverage_at_all(
+    class_areas: pd.DataFrame, inputs: Inputs, catalog: Catalog, config: Config
+) -> None:
+    """A land-use year that covers none of the study area is a wrong file or a wrong CRS, not a
+    county that lost all its land: stop, naming the file."""
+    problems = []
+    for year in (config.years.base, config.years.target):
+        if not (class_areas["year"] == year).any():
+            entry = catalog.datasets.landuse[year]
+            bounds = inputs.counties.total_bounds.round(0)
+            problems.append(
+                Problem(
+                    f"landuse {year} ({entry.path})",
+                    f"covers none of the {len(inputs.counties)} counties of the study area "
+                    f"(counties' extent in the equal-area CRS: {bounds.tolist()}). Is it the "
+                    "right region, and is its CRS right (its .prj, or 'crs:' in the catalog)?",
+                )
+            )
+    if problems:
+        raise InputError(problems)
 
 
 def _join(accounts: Accounts, columns: pd.DataFrame) -> None:

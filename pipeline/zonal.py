@@ -331,6 +331,9 @@ def _add_residuals(
         got = trans.groupby(["county_id", key])["area_ha"].sum()
         got.index = got.index.set_names(["county_id", "class_code"])
         gap = have["area_ha"].sub(got, fill_value=0.0)
+        over = gap[gap < -RESIDUAL_TOLERANCE_HA]
+        if len(over):  # cannot happen without overlaps, which are checked before
+            log.warning("transitions exceed the %d class areas in %d cases", year, len(over))
         gap = gap[gap > RESIDUAL_TOLERANCE_HA]
         if len(gap):
             rows.append(

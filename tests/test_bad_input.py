@@ -216,3 +216,52 @@ def test_overlap_hidden_by_an_equal_gap_is_still_found(tmp_path, capsys):
     code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
     assert code == 2
     assert "110101 (200.00 ha)" in err and "#0 & #1" in err
+
+
+def test_web_mercator_is_refused_as_equal_area_crs(tmp_path, capsys):
+    catalog, config = write_case(tmp_path, config_extra={"equal_area_crs": "EPSG:3857"})
+    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    assert code == 2 and "does not preserve areas" in err
+
+
+def test_land_use_far_from_the_counties_is_an_input_error(tmp_path, capsys):
+    lu = {y: list(p) for y, p in LANDUSE.items()}
+    lu[2010] = [(21, (500, 500, 510, 510))]  # 500 km away from both counties
+    catalog, config = write_case(tmp_path, landuse=lu)
+    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    assert code == 2 and "lu_2010.shp" in err and "covers none of the 2 counties" in err
+
+
+def test_degenerate_county_is_named(tmp_path, capsys):
+    from conftest import COUNTIES
+
+    flat = {"adcode": "130103", "name": "丙县", "province": "河北省", "city": "石家庄市",
+            "box": (30, 0, 30, 10)}  # fmt: skip
+    socio = [{"code": c, "year": 2018, "gdp": 1, "pop": 1} for c in ("110101", "130102", "130103")]
+    catalog, config = write_case(tmp_path, counties=[*COUNTIES, flat], socio=socio)
+    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    assert code == 2 and "130103" in err
+
+
+def test_out_that_is_a_file_is_an_input_error(tmp_path, capsys):
+    catalog, config = write_case(tmp_path)
+    (tmp_path / "out").write_text("not a folder")
+    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    assert code == 2 and "is a file, not a folder" in err
+
+
+def test_statistics_codes_written_as_floats_and_bad_cells_elsewhere(tmp_path, capsys):
+    socio = [
+        {"code": "110101.0", "year": 2018, "gdp": 100000, "pop": 10},  # went through a float
+        {"code": "130102", "year": 2018, "gdp": 30000, "pop": 1},
+        {"code": "500101", "year": 2018, "gdp": "n/a", "pop": 5},  # not ours: not checked
+    ]
+    catalog, config = write_case(tmp_path, socio=socio)
+    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    assert code == 0, err
+
+
+def test_empty_county_id_list_is_refused(tmp_path, capsys):
+    catalog, config = write_case(tmp_path, config_extra={"study_area": {"county_ids": []}})
+    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    assert code == 2 and "study_area.county_ids" in err

@@ -186,3 +186,26 @@ def test_resume_recomputes_only_missing_partitions_with_identical_results(
 
     run_pipeline(catalog, config, out, engine, partition_size=1, force=True)
     assert len(calls) == 5  # --force: everything again
+
+
+def test_resume_notices_a_changed_catalog_read_option(case, tmp_path):
+    import yaml
+
+    catalog, config = case
+    out = tmp_path / "out"
+    engine = Engine(workers=1, progress=False)
+    run_pipeline(catalog, config, out, engine)
+    # the same files read through another code field must not reuse the cached areas
+    data = catalog.parent / "data"
+    for year in (2010, 2018):
+        lu = pyogrio.read_dataframe(data / f"lu_{year}.shp", encoding="gbk")
+        lu["code2"] = lu["gridcode"].replace({21: 22})
+        pyogrio.write_dataframe(lu, data / f"lu_{year}.shp", encoding="GBK")
+    run_pipeline(catalog, config, out, engine)  # files changed: new checksums
+    cat = yaml.safe_load(catalog.read_text("utf-8"))
+    for entry in cat["datasets"]["landuse"].values():
+        entry["code_field"] = "code2"
+    catalog.write_text(yaml.safe_dump(cat), "utf-8")
+    run_pipeline(catalog, config, out, engine)  # only code_field changed since the last run
+    ca = pyogrio.read_dataframe(out / "eco_vouchers.gpkg", layer="class_areas")
+    assert 22 in set(ca["class_code"]) and 21 not in set(ca["class_code"])
