@@ -84,19 +84,20 @@ class _Data:
     def yt(self) -> str:
         return str(self.years[1]) if self.years else "目标年"
 
-    def total(self, key: str) -> float | None:
+    def _cell(self, key: str, column: str) -> object | None:
         s = self.summary
-        if "key" not in s or "value" not in s:
+        if "key" not in s or column not in s:
             return None
-        hit = s.loc[s["key"] == key, "value"]
-        return float(hit.iloc[0]) if len(hit) and pd.notna(hit.iloc[0]) else None
+        hit = s.loc[s["key"] == key, column]
+        return hit.iloc[0] if len(hit) and pd.notna(hit.iloc[0]) else None
+
+    def total(self, key: str) -> float | None:
+        value = self._cell(key, "value")
+        return None if value is None else float(value)
 
     def text(self, key: str) -> str | None:
-        s = self.summary
-        if "key" not in s or "text" not in s:
-            return None
-        hit = s.loc[s["key"] == key, "text"]
-        return str(hit.iloc[0]) if len(hit) and pd.notna(hit.iloc[0]) else None
+        value = self._cell(key, "text")
+        return None if value is None else str(value)
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,12 +17,16 @@ def _run_cli(catalog, config, out, capsys) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-def test_overlapping_polygons_stop_the_run_with_counties_and_hectares(tmp_path, capsys):
+def _run_with_extra_patch(tmp_path, capsys, year: int, patch: tuple) -> tuple[int, str]:
     lu = {y: list(p) for y, p in LANDUSE.items()}
-    # a 2 km × 2 km forest patch drawn again over A's forest: 400 ha counted twice
-    lu[2018] = [*lu[2018], (21, (0, 0, 2, 2))]
+    lu[year] = [*lu[year], patch]
     catalog, config = write_case(tmp_path, landuse=lu)
-    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    return _run_cli(catalog, config, tmp_path / "out", capsys)
+
+
+def test_overlapping_polygons_stop_the_run_with_counties_and_hectares(tmp_path, capsys):
+    # a 2 km × 2 km forest patch drawn again over A's forest: 400 ha counted twice
+    code, err = _run_with_extra_patch(tmp_path, capsys, 2018, (21, (0, 0, 2, 2)))
     assert code == 2
     assert "lu_2018.shp" in err and "110101 (400.00 ha)" in err and "landuse_overlaps" in err
     assert "Traceback" not in err
@@ -30,11 +34,8 @@ def test_overlapping_polygons_stop_the_run_with_counties_and_hectares(tmp_path, 
 
 
 def test_overlap_across_two_counties_is_split_between_them(tmp_path, capsys):
-    lu = {y: list(p) for y, p in LANDUSE.items()}
     # grass patch [9,11]×[0,1] km over A's forest (1 km × 1 km = 100 ha) and B's grass (100 ha)
-    lu[2010] = [*lu[2010], (31, (9, 0, 11, 1))]
-    catalog, config = write_case(tmp_path, landuse=lu)
-    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    code, err = _run_with_extra_patch(tmp_path, capsys, 2010, (31, (9, 0, 11, 1)))
     assert code == 2
     assert "110101 (100.00 ha)" in err and "130102 (100.00 ha)" in err
 
