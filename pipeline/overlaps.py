@@ -3,15 +3,17 @@
 One public function, :func:`check_overlaps`. A land-use layer must be a planar partition: two
 polygons whose interiors intersect would count the shared area twice.
 
-How: the polygons whose bounding boxes touch a county of the study area are checked as a polygonal
-coverage with GEOS' coverage validator (``shapely.coverage_invalid_edges``, one pass per year, the
-years side by side), which flags every polygon with an edge that is not matched by a neighbour or
-lies inside another polygon — any overlap flags at least one of its two polygons (exact duplicates
-flag both). Only flagged polygons are then tested against their neighbours with the DE-9IM pattern
-``2********`` (interiors share an area; polygons that merely touch pass), in chunks on the engine.
-A clean, exactly noded layer (RESDC's polygonized data, the demo) thus costs one pass; a messy one
-costs pair tests where it is messy. Overlaps outside every county count nowhere and are not
-reported.
+How: the first year's polygons whose bounding boxes touch a county of the study area are checked
+as a polygonal coverage with GEOS' coverage validator (``shapely.coverage_invalid_edges``), which
+flags every polygon with an edge that is not matched by a neighbour or lies inside another polygon
+— any overlap flags at least one of its two polygons (exact duplicates flag both). Only flagged
+polygons are then tested against their neighbours with the DE-9IM pattern ``2********``
+(interiors share an area; polygons that merely touch pass), in chunks on the engine. A later year
+is checked the same way, except when the first year is clean: then two of its polygons that are
+identical (same WKB) to first-year polygons cannot overlap each other, and only its changed
+polygons are tested against their neighbours. A clean, exactly noded layer (RESDC's polygonized
+data, the demo) thus costs one coverage pass; a messy one costs pair tests where it is messy.
+Overlaps outside every county count nowhere and are not reported.
 
 Found overlaps are either an error naming the counties, the hectares and the feature numbers
 (``landuse_overlaps: error``, the default) or resolved: the polygon that comes first in the file
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 import geopandas as gpd
 import numpy as np
@@ -47,16 +50,36 @@ def check_overlaps(
     """Return the land use unchanged when no polygons overlap inside the study area's counties;
     otherwise raise (policy ``error``) or cut every overlap out of the later polygon (policy
     ``first``) and return the result."""
+    if not landuse:  # raster land use: nothing to check here
+        return {}
     c_geoms = np.asarray(counties.geometry.values)
     years = sorted(landuse)
-    # one coverage pass per year, the years side by side (GEOS releases the GIL)
-    with ThreadPoolExecutor(max_workers=min(len(years), engine.n_workers) or 1) as pool:
-        flagged = dict(zip(years, pool.map(lambda y: _flagged(landuse[y], c_geoms), years)))
+    first, later = years[0], years[1:]
+    n = engine.n_workers
+    # The first year gets the coverage pass; meanwhile the later years' polygons are matched
+    # with the first year's (GEOS and hashing release the GIL, so the two run side by side).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first_job = pool.submit(_flagged, landuse[first], c_geoms, n)
+        changed = dict(zip(later, pool.map(lambda y: _changed(landuse[y], landuse[first]), later)))
+        flagged = {first: first_job.result()}
+    first_pairs = _overlaps_of(
+        np.asarray(landuse[first].geometry.values), flagged[first], engine, first
+    )
+    for year in later:
+        if _pairs_table(first_pairs).empty:
+            # The first year is a clean partition, so two polygons of a later year that are
+            # identical to first-year polygons cannot overlap: only changed ones need testing.
+            geoms = np.asarray(landuse[year].geometry.values)
+            near = np.unique(shapely.STRtree(geoms).query(c_geoms)[1])
+            flagged[year] = np.intersect1d(near, changed[year])
+        else:
+            flagged[year] = _flagged(landuse[year], c_geoms, n)
     out, problems = {}, []
     for year in years:
         lu = landuse[year]
         geoms = np.asarray(lu.geometry.values)
-        pairs = _pairs_table(_overlaps_of(geoms, flagged[year], engine, year))
+        found = first_pairs if year == first else _overlaps_of(geoms, flagged[year], engine, year)
+        pairs = _pairs_table(found)
         by_county = _by_county(counties, lu, pairs) if len(pairs) else pd.Series(dtype=float)
         if not len(by_county):  # none, or only outside every county: nothing counted twice
             out[year] = lu
@@ -79,11 +102,33 @@ def check_overlaps(
     return out
 
 
-def _flagged(lu: gpd.GeoDataFrame, c_geoms: np.ndarray) -> np.ndarray:
-    """Indices of the polygons touching the study area that the coverage validator flags."""
+def _flagged(lu: gpd.GeoDataFrame, c_geoms: np.ndarray, n_chunks: int = 1) -> np.ndarray:
+    """Indices of the polygons touching the study area that the coverage validator flags.
+
+    With ``n_chunks`` > 1 the polygons are cut into vertical strips validated side by side; a
+    polygon whose bounding box crosses a strip edge belongs to both strips, so the two polygons of
+    any overlap are together in the strip holding (part of) their shared area. Unmatched edges
+    along a strip's edge are on that strip's outer boundary, which the validator accepts.
+    """
     geoms = np.asarray(lu.geometry.values)
     near = np.unique(shapely.STRtree(geoms).query(c_geoms)[1])
-    return near[~shapely.is_empty(shapely.coverage_invalid_edges(geoms[near]))]
+    if not len(near):
+        return near
+    bounds = shapely.bounds(geoms[near])
+    cuts = np.quantile((bounds[:, 0] + bounds[:, 2]) / 2, np.linspace(0, 1, n_chunks + 1)[1:-1])
+    edges = [-np.inf, *cuts, np.inf]
+    strips = [near[(bounds[:, 2] >= lo) & (bounds[:, 0] <= hi)] for lo, hi in pairwise(edges)]
+    with ThreadPoolExecutor(max_workers=len(strips)) as pool:
+        invalid = pool.map(shapely.coverage_invalid_edges, [geoms[s] for s in strips])
+        flagged = [s[~shapely.is_empty(e)] for s, e in zip(strips, invalid)]
+    return np.unique(np.concatenate(flagged))
+
+
+def _changed(lu: gpd.GeoDataFrame, first: gpd.GeoDataFrame) -> np.ndarray:
+    """Indices of the polygons of ``lu`` with no identical polygon (same WKB) in ``first``."""
+    known = set(shapely.to_wkb(np.asarray(first.geometry.values)))
+    wkb = shapely.to_wkb(np.asarray(lu.geometry.values))
+    return np.flatnonzero([w not in known for w in wkb])
 
 
 def _overlaps_of(
