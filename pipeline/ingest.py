@@ -30,6 +30,7 @@ from pipeline.catalog import Catalog, CountiesSource, LanduseSource, SocioSource
 from pipeline.codes import RESDC_CLASSES, roll_up, unknown_codes
 from pipeline.config import Config
 from pipeline.errors import InputError, Problem
+from pipeline.overlaps import county_overlaps
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -440,6 +441,18 @@ def _read_counties(
             f"counties with no area (degenerate polygons): {_ids(flat)}. Fix their boundaries.",
             where,
         )
+    overlapping = county_overlaps(out)
+    if len(overlapping):
+        listing = ", ".join(
+            f"{r.first} & {r.second} ({r.area_ha:,.4f} ha)"
+            for r in overlapping.head(10).itertuples()
+        )
+        msg = (
+            f"{len(overlapping)} pairs of counties overlap ({listing}); land use in those strips "
+            "counts in both counties. Clean the boundaries if that matters."
+        )
+        notes.append(f"{where}: {msg}")
+        log.warning("%s: %s", where, msg)
     return out.sort_values("county_id").reset_index(drop=True), all_ids
 
 

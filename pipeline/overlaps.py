@@ -102,6 +102,26 @@ def check_overlaps(
     return out
 
 
+def county_overlaps(counties: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Pairs of county polygons that overlap: ``first, second`` (county ids), ``area_ha``.
+
+    Land use in such a strip counts in both counties; boundary data from other sources often has
+    slivers like that. Same method as for land use: coverage validation, then pair tests.
+    """
+    geoms = np.asarray(counties.geometry.values)
+    flagged = _flagged(counties, geoms)
+    if not len(flagged):
+        return pd.DataFrame({"first": [], "second": [], "area_ha": []})
+    i, j = shapely.STRtree(geoms).query(geoms[flagged])
+    a, b = np.minimum(flagged[i], j), np.maximum(flagged[i], j)
+    ab = np.unique(np.stack([a[a < b], b[a < b]], axis=1), axis=0)
+    pairs = _pairs_table([_overlaps_in_chunk(geoms, ab[:, 0], ab[:, 1])])
+    ids = counties["county_id"].to_numpy()
+    return pairs.assign(
+        first=ids[pairs["first"].astype(int)], second=ids[pairs["second"].astype(int)]
+    )
+
+
 def _flagged(lu: gpd.GeoDataFrame, c_geoms: np.ndarray, n_chunks: int = 1) -> np.ndarray:
     """Indices of the polygons touching the study area that the coverage validator flags.
 

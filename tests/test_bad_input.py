@@ -266,3 +266,14 @@ def test_empty_county_id_list_is_refused(tmp_path, capsys):
     catalog, config = write_case(tmp_path, config_extra={"study_area": {"county_ids": []}})
     code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
     assert code == 2 and "study_area.county_ids" in err
+
+
+def test_overlapping_counties_are_a_warning_with_hectares(tmp_path, capsys):
+    from conftest import COUNTIES
+
+    # B drawn 1 km too far west: [9,20]×[0,10] km overlaps A on [9,10]×[0,10] = 1,000 ha
+    wide = [COUNTIES[0], {**COUNTIES[1], "box": (9, 0, 20, 10)}]
+    catalog, config = write_case(tmp_path, counties=wide)
+    code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
+    assert code == 0, err
+    assert "1 pairs of counties overlap (110101 & 130102 (1,000.0000 ha))" in err
