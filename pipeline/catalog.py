@@ -45,7 +45,9 @@ class LanduseSource(_Source):
 
 
 class SocioSource(_File):
-    encoding: str = "utf-8"
+    encoding: str | None = Field(
+        None, description="CSV text encoding; default: UTF-8, or GBK (with a warning) if not UTF-8"
+    )
     id_field: str = "code"
     year_field: str = "year"
     gdp_field: str = "gdp"

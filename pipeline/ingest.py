@@ -170,15 +170,7 @@ def _read_vector(
         raise InputError(f"has no layer '{src.layer}' (layers: {names}).", where=where)
     if src.path.suffix.lower() == ".shp":
         _check_shapefile_sizes(src.path, where)
-    info = pyogrio.read_info(src.path, layer=src.layer)
-    missing = [c for c in columns if c not in set(info["fields"])]
-    if missing:
-        raise InputError(
-            f"has no field {', '.join(repr(c) for c in missing)} (fields: "
-            f"{', '.join(info['fields'])}). Name the right field in the catalog.",
-            where=where,
-        )
-    gdf = _read_with_encoding(src, columns, info, where, notes)
+    gdf = _read_with_encoding(src, columns, where, notes)
     if gdf.crs is None and src.crs is None:
         raise InputError(
             "carries no CRS (no .prj) and the catalog gives none; add e.g. 'crs: EPSG:4326' or "
@@ -237,15 +229,12 @@ def _check_shapefile_sizes(path: Path, where: str) -> None:
 
 
 def _read_with_encoding(
-    src: CountiesSource | LanduseSource,
-    columns: list[str],
-    info: dict,
-    where: str,
-    notes: list[str],
+    src: CountiesSource | LanduseSource, columns: list[str], where: str, notes: list[str]
 ) -> gpd.GeoDataFrame:
     """Read with the declared encoding; a shapefile with neither a declared encoding nor a .cpg
-    is tried as UTF-8, then as GBK (RESDC's usual encoding), with a note."""
-    no_cpg = info.get("driver") == "ESRI Shapefile" and not any(
+    is tried as UTF-8, then as GBK (RESDC's usual encoding), with a note. Field names are
+    decoded with the same encoding (a GBK .dbf may have Chinese field names)."""
+    no_cpg = src.path.suffix.lower() == ".shp" and not any(
         src.path.with_suffix(s).exists() for s in (".cpg", ".CPG")
     )
     if src.encoding:
@@ -257,6 +246,14 @@ def _read_with_encoding(
     last: Exception | None = None
     for encoding in candidates:
         try:
+            fields = list(pyogrio.read_info(src.path, layer=src.layer, encoding=encoding)["fields"])
+            missing = [c for c in columns if c not in fields]
+            if missing:
+                raise InputError(
+                    f"has no field {', '.join(repr(c) for c in missing)} (fields: "
+                    f"{', '.join(fields)}). Name the right field in the catalog.",
+                    where=where,
+                )
             gdf = pyogrio.read_dataframe(
                 src.path, layer=src.layer, columns=columns, use_arrow=True, encoding=encoding
             )
@@ -268,6 +265,8 @@ def _read_with_encoding(
             raise InputError(
                 f"unknown encoding '{encoding}' in the catalog ({exc})", where
             ) from exc
+        except InputError:
+            raise
         except Exception as exc:
             if not _is_decode_error(exc):  # truncated .shp/.dbf, corrupt geometry blobs
                 raise InputError(
@@ -550,15 +549,26 @@ def _read_socio(
     where = f"socioeconomic ({src.path})"
     if not src.path.exists():
         raise InputError(f"file not found: {src.path}. Fix 'path' in the catalog.", where=where)
-    try:
-        df = pd.read_csv(src.path, dtype=str, encoding=src.encoding, skipinitialspace=True)
-    except UnicodeDecodeError as exc:
+    df = None
+    for encoding in [src.encoding] if src.encoding else ["utf-8-sig", "gbk"]:
+        try:
+            df = pd.read_csv(src.path, dtype=str, encoding=encoding, skipinitialspace=True)
+        except UnicodeDecodeError:
+            continue
+        except LookupError as exc:
+            raise InputError(f"unknown encoding '{encoding}' ({exc})", where=where) from exc
+        except Exception as exc:
+            raise InputError(f"is not a readable CSV ({exc})", where=where) from exc
+        if encoding == "gbk":  # Chinese Excel saves CSV as GBK
+            notes.append(f"{where}: not UTF-8; read as GBK")
+            log.warning("%s: not UTF-8; read as GBK (set 'encoding:' to silence)", where)
+        break
+    if df is None:
+        tried = src.encoding or "UTF-8 or GBK"
         raise InputError(
-            f"does not decode as {src.encoding}; set 'encoding:' (e.g. gbk) in its catalog entry",
+            f"does not decode as {tried}; set 'encoding:' (e.g. gb18030) in its catalog entry",
             where=where,
-        ) from exc
-    except Exception as exc:
-        raise InputError(f"is not a readable CSV ({exc})", where=where) from exc
+        )
     cols = [src.id_field, src.year_field, src.gdp_field, src.population_field]
     missing = [c for c in cols if c not in df.columns]
     if missing:

@@ -164,3 +164,35 @@ def test_bad_coefficient_file_lists_every_problem(tmp_path):
     path.write_text("classes:\n  21: {k: 1}\n  22: {k: -1}\n", "utf-8")
     with pytest.raises(InputError, match=r"classes\.22\.k"):  # a negative k
         load_coefficients(path)
+
+
+def test_gbk_shapefile_with_chinese_field_names_and_no_cpg(tmp_path):
+    import pyogrio
+
+    catalog_path, config_path = write_case(tmp_path, counties_as_gbk_shapefile=True)
+    shp = tmp_path / "data" / "counties.shp"
+    gdf = pyogrio.read_dataframe(shp, encoding="gbk").rename(
+        columns={"adcode": "代码", "name": "名称", "province": "省", "city": "市"}
+    )
+    pyogrio.write_dataframe(gdf, shp, encoding="GBK")
+    shp.with_suffix(".cpg").unlink(missing_ok=True)
+    cat = yaml.safe_load(catalog_path.read_text("utf-8"))
+    cat["datasets"]["counties"].update(
+        id_field="代码", name_field="名称", province_field="省", city_field="市"
+    )
+    catalog_path.write_text(yaml.safe_dump(cat, allow_unicode=True), "utf-8")
+    inputs = ingest(load_catalog(catalog_path), load_config(config_path)[0])
+    assert list(inputs.counties["name"]) == ["甲县", "乙县"]
+    assert list(inputs.counties["province"]) == ["北京市", "河北省"]
+
+
+def test_gbk_statistics_csv_from_excel(tmp_path):
+    import pandas as pd
+
+    catalog_path, config_path = write_case(tmp_path)
+    csv = tmp_path / "data" / "socio.csv"
+    df = pd.read_csv(csv, dtype=str).assign(备注="县级统计")  # a Chinese column, saved as GBK
+    df.to_csv(csv, index=False, encoding="gbk")
+    inputs = ingest(load_catalog(catalog_path), load_config(config_path)[0])
+    assert list(inputs.socio.index) == ["110101", "130102"]
+    assert any("read as GBK" in n for n in inputs.notes)
