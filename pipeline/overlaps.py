@@ -112,9 +112,7 @@ def county_overlaps(counties: gpd.GeoDataFrame) -> pd.DataFrame:
     flagged = _flagged(counties, geoms)
     if not len(flagged):
         return pd.DataFrame({"first": [], "second": [], "area_ha": []})
-    i, j = shapely.STRtree(geoms).query(geoms[flagged])
-    a, b = np.minimum(flagged[i], j), np.maximum(flagged[i], j)
-    ab = np.unique(np.stack([a[a < b], b[a < b]], axis=1), axis=0)
+    ab = _neighbour_pairs(geoms, flagged)
     pairs = _pairs_table([_overlaps_in_chunk(geoms, ab[:, 0], ab[:, 1])])
     ids = counties["county_id"].to_numpy()
     return pairs.assign(
@@ -151,16 +149,21 @@ def _changed(lu: gpd.GeoDataFrame, first: gpd.GeoDataFrame) -> np.ndarray:
     return np.flatnonzero([w not in known for w in wkb])
 
 
+def _neighbour_pairs(geoms: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+    """Each (a, b), a < b, of a flagged polygon and a polygon whose bounding box meets it, once."""
+    i, j = shapely.STRtree(geoms).query(geoms[flagged])
+    a, b = np.minimum(flagged[i], j), np.maximum(flagged[i], j)
+    key = np.unique(a[a < b] * len(geoms) + b[a < b])  # one int64 per pair: a fast unique
+    return np.stack([key // len(geoms), key % len(geoms)], axis=1)
+
+
 def _overlaps_of(
     geoms: np.ndarray, flagged: np.ndarray, engine: Engine, year: int
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Test the flagged polygons against their neighbours, in chunks on the engine."""
     if not len(flagged):
         return []
-    i, j = shapely.STRtree(geoms).query(geoms[flagged])
-    a, b = np.minimum(flagged[i], j), np.maximum(flagged[i], j)
-    keep = a < b
-    ab = np.unique(np.stack([a[keep], b[keep]], axis=1), axis=0)
+    ab = _neighbour_pairs(geoms, flagged)
     chunks = np.array_split(np.arange(len(ab)), max(1, min(len(ab) // 5000, 4 * engine.n_workers)))
     tasks = [(geoms, ab[c, 0], ab[c, 1]) for c in chunks if len(c)]
     return engine.map(_overlaps_in_chunk, tasks, desc=f"overlap check {year}")
