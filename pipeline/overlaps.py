@@ -33,6 +33,7 @@ import shapely
 
 from pipeline.engine import Engine
 from pipeline.errors import InputError, Problem
+from pipeline.zonal import identical_polygons
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,14 @@ def check_overlaps(
     engine: Engine,
     policy: str = "error",
     where: dict[int, str] | None = None,
-) -> dict[int, gpd.GeoDataFrame]:
+) -> tuple[dict[int, gpd.GeoDataFrame], dict[int, np.ndarray]]:
     """Return the land use unchanged when no polygons overlap inside the study area's counties;
     otherwise raise (policy ``error``) or cut every overlap out of the later polygon (policy
-    ``first``) and return the result."""
+    ``first``) and return the result. Also returns, for each later year, its
+    :func:`~pipeline.zonal.identical_polygons` in the first year (computed here anyway; the zonal
+    stage reuses it), or an empty dict when overlaps were resolved."""
     if not landuse:  # raster land use: nothing to check here
-        return {}
+        return {}, {}
     c_geoms = np.asarray(counties.geometry.values)
     years = sorted(landuse)
     first, later = years[0], years[1:]
@@ -60,7 +63,18 @@ def check_overlaps(
     # with the first year's (GEOS and hashing release the GIL, so the two run side by side).
     with ThreadPoolExecutor(max_workers=2) as pool:
         first_job = pool.submit(_flagged, landuse[first], c_geoms, n)
-        changed = dict(zip(later, pool.map(lambda y: _changed(landuse[y], landuse[first]), later)))
+        first_geoms = np.asarray(landuse[first].geometry.values)
+        identical = dict(
+            zip(
+                later,
+                pool.map(
+                    lambda y: identical_polygons(
+                        np.asarray(landuse[y].geometry.values), first_geoms
+                    ),
+                    later,
+                ),
+            )
+        )
         flagged = {first: first_job.result()}
     first_pairs = _overlaps_of(
         np.asarray(landuse[first].geometry.values), flagged[first], engine, first
@@ -71,7 +85,7 @@ def check_overlaps(
             # identical to first-year polygons cannot overlap: only changed ones need testing.
             geoms = np.asarray(landuse[year].geometry.values)
             near = np.unique(shapely.STRtree(geoms).query(c_geoms)[1])
-            flagged[year] = np.intersect1d(near, changed[year])
+            flagged[year] = np.intersect1d(near, np.flatnonzero(identical[year] < 0))
         else:
             flagged[year] = _flagged(landuse[year], c_geoms, n)
     out, problems = {}, []
@@ -99,7 +113,8 @@ def check_overlaps(
         out[year] = _resolve(lu, pairs)
     if problems:
         raise InputError(problems)
-    return out
+    resolved = any(out[y] is not landuse[y] for y in years)
+    return out, ({} if resolved else identical)
 
 
 def county_overlaps(counties: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -140,13 +155,6 @@ def _flagged(lu: gpd.GeoDataFrame, c_geoms: np.ndarray, n_chunks: int = 1) -> np
         invalid = pool.map(shapely.coverage_invalid_edges, [geoms[s] for s in strips])
         flagged = [s[~shapely.is_empty(e)] for s, e in zip(strips, invalid)]
     return np.unique(np.concatenate(flagged))
-
-
-def _changed(lu: gpd.GeoDataFrame, first: gpd.GeoDataFrame) -> np.ndarray:
-    """Indices of the polygons of ``lu`` with no identical polygon (same WKB) in ``first``."""
-    known = set(shapely.to_wkb(np.asarray(first.geometry.values)))
-    wkb = shapely.to_wkb(np.asarray(lu.geometry.values))
-    return np.flatnonzero([w not in known for w in wkb])
 
 
 def _neighbour_pairs(geoms: np.ndarray, flagged: np.ndarray) -> np.ndarray:

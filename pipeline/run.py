@@ -199,7 +199,7 @@ def _vector_zonal(
     cache: PartitionCache | None,
 ) -> ZonalResult:
     """The overlap check (see :mod:`pipeline.overlaps`), then the zonal areas."""
-    inputs.landuse = check_overlaps(
+    inputs.landuse, identical = check_overlaps(
         inputs.counties, inputs.landuse, engine, config.landuse_overlaps, _labels(catalog)
     )
     return zonal_areas(
@@ -209,6 +209,7 @@ def _vector_zonal(
         transitions=(config.years.base, config.years.target),
         partition_size=partition_size,
         cache=cache,
+        identical=identical,
     )
 
 

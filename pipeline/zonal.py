@@ -57,6 +57,7 @@ def zonal_areas(
     transitions: tuple[int, int] | None = None,
     partition_size: int = PARTITION_SIZE,
     cache: PartitionCache | None = None,
+    identical: dict[int, np.ndarray] | None = None,
 ) -> ZonalResult:
     """Per-county, per-class areas for every year, and optionally the transfer matrix.
 
@@ -66,7 +67,9 @@ def zonal_areas(
     county and (from, to) pair present; both sorted, areas in hm².
 
     ``partition_size`` counties make one task (memory per task grows with it); with ``cache``,
-    finished partitions are saved and reused (see :mod:`pipeline.resume`).
+    finished partitions are saved and reused (see :mod:`pipeline.resume`). ``identical``: for each
+    later year, :func:`identical_polygons` of its polygons in the first year's (computed here when
+    not given).
     """
     n_parts = max(1, -(-len(counties) // partition_size))  # ceil(n / size)
     groups = spatial_groups(counties, n_parts)
@@ -77,18 +80,32 @@ def zonal_areas(
         for y in years
     }
     trees = {y: shapely.STRtree(arrays[y][0]) for y in years}
+    first = years[0]
+    identical = identical or {}
+    match = {
+        y: identical[y] if y in identical else identical_polygons(arrays[y][0], arrays[first][0])
+        for y in years[1:]
+    }
     tasks = []
     for positions in groups:
         # Each task gets its own copy of its counties: it prepares them, and GEOS prepared
         # geometries build their indexes lazily, so sharing one between threads crashes.
         c_geoms = shapely.from_wkb(shapely.to_wkb(counties.geometry.values[positions]))
-        per_year = {}
+        per_year, cands = {}, {}
         for y in years:
             # bounding-box candidates only: the exact predicates run inside the task
-            cand = np.unique(trees[y].query(c_geoms)[1])
-            per_year[y] = (arrays[y][0][cand], arrays[y][1][cand])
+            cands[y] = np.unique(trees[y].query(c_geoms)[1])
+            per_year[y] = (arrays[y][0][cands[y]], arrays[y][1][cands[y]])
+        # the first-year match of each later-year candidate, as an index among the task's own
+        # first-year candidates (an identical polygon has the same bounding box: it is one)
+        local = np.full(len(arrays[first][0]), -1, dtype=np.int64)
+        local[cands[first]] = np.arange(len(cands[first]))
+        matches = {}
+        for y in years[1:]:
+            m = match[y][cands[y]]
+            matches[y] = np.where(m >= 0, local[np.maximum(m, 0)], -1)
         path = cache.path("zonal", [*years, transitions, *ids[positions]]) if cache else None
-        tasks.append((path, _partition_task, positions, c_geoms, per_year, transitions))
+        tasks.append((path, _partition_task, positions, c_geoms, per_year, transitions, matches))
     parts = engine.map(cached, tasks, desc="zonal areas")
     class_areas = _sum([p["areas"] for p in parts], ids, ["year", "class_code"], "class_areas")
     trans = None
@@ -98,6 +115,14 @@ def zonal_areas(
         )
         trans = _add_residuals(trans, class_areas, *transitions)
     return ZonalResult(class_areas, trans)
+
+
+def identical_polygons(later: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """For each polygon of ``later``, the index of an identical polygon (same WKB) in ``first``,
+    or −1. RESDC updates a period's map from the previous one, so most polygons recur as they
+    are."""
+    index = {w: i for i, w in enumerate(shapely.to_wkb(first))}
+    return np.array([index.get(w, -1) for w in shapely.to_wkb(later)], dtype=np.int64)
 
 
 def spatial_groups(counties: gpd.GeoDataFrame, n_parts: int) -> list[np.ndarray]:
@@ -111,23 +136,21 @@ def _partition_task(
     county_geoms: np.ndarray,
     per_year: dict[int, tuple[np.ndarray, np.ndarray]],
     transitions: tuple[int, int] | None,
+    matches: dict[int, np.ndarray],
 ) -> dict[str, list[tuple]]:
     """Areas (and transitions) of one partition; county indices are returned as ``positions``.
 
     The first year is overlaid in full. A later year's polygon that is identical to a first-year
-    polygon (compared as WKB) takes that polygon's county pieces and areas as they are; only the
-    changed polygons are overlaid again.
+    polygon (``matches[year]``, indices among this task's first-year polygons, −1 for none) takes
+    that polygon's county pieces and areas as they are; only the changed polygons are overlaid
+    again.
     """
     shapely.prepare(county_geoms)
     grid = _pieces(county_geoms, np.arange(len(county_geoms)))
     years = sorted(per_year)
     first = years[0]
     overlays = {first: _overlay(county_geoms, per_year[first][0], grid)}
-    index_first = {w: i for i, w in enumerate(shapely.to_wkb(per_year[first][0]))}
-    matches = {}
     for year in years[1:]:
-        wkb = shapely.to_wkb(per_year[year][0])
-        matches[year] = np.array([index_first.get(w, -1) for w in wkb], dtype=np.int64)
         overlays[year] = _overlay_changed(
             county_geoms, per_year[year][0], grid, overlays[first], matches[year]
         )

@@ -56,5 +56,6 @@ def test_check_overlaps_on_a_second_year_with_one_changed_cell():
     with pytest.raises(InputError, match="landuse 2018"):
         check_overlaps(COUNTIES, lu, Engine(workers=2, progress=False))
     lu[2018] = _gdf(cells)
-    out = check_overlaps(COUNTIES, lu, Engine(workers=2, progress=False))
+    out, identical = check_overlaps(COUNTIES, lu, Engine(workers=2, progress=False))
+    assert (identical[2018] == np.arange(len(cells))).all()  # every cell recurs as it is
     assert out[2018] is lu[2018]
