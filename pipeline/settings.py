@@ -18,18 +18,27 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def read_yaml(path: Path, what: str) -> Any:
-    """Parse a YAML file; a missing or malformed file is an :class:`InputError` naming it."""
+    """Parse a YAML file (UTF-8, a BOM allowed); a missing, unreadable or malformed file is an
+    :class:`InputError` naming it and, for a syntax error, the line and column."""
     path = Path(path)
+    where = f"{what} {path}"
+    if not path.exists():
+        raise InputError(f"file not found. Check the path: {path}", where=where)
     if not path.is_file():
-        raise InputError(f"{what} file not found. Check the path: {path}", where=f"{what} {path}")
+        raise InputError("is not a file; give the path of a YAML file", where=where)
     try:
-        with path.open(encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(
-            f"is not valid UTF-8 YAML ({exc}). Fix the syntax at the position shown.",
-            where=f"{what} {path}",
-        ) from exc
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"is not UTF-8 text ({exc.reason}); save it as UTF-8", where) from exc
+    except OSError as exc:
+        raise InputError(f"cannot be read: {exc.strerror or exc}", where=where) from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError(f"is not valid YAML{at}: {problem}", where=where) from exc
 
 
 def parse_model(model: type[M], data: Any, path: Path, what: str) -> M:

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from pipeline.errors import InputError, Problem
+from pipeline.settings import read_yaml
 
 __all__ = [
     "CATEGORIES",
@@ -476,25 +476,7 @@ def _valid_fields(loc: list[Any], model: type[BaseModel]) -> list[str]:
 
 def _read_yaml(config_path: Path) -> dict[str, Any]:
     where = f"VEP config {config_path}"
-    if not config_path.exists():
-        raise InputError(Problem(where, "file not found; check the path given to --config"))
-    if not config_path.is_file():
-        raise InputError(Problem(where, "is not a file; give the path of a YAML file"))
-    try:
-        text = config_path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            Problem(where, f"is not UTF-8 text ({exc.reason}); save it as UTF-8")
-        ) from exc
-    except OSError as exc:
-        raise InputError(Problem(where, f"cannot be read: {exc.strerror or exc}")) from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(Problem(where, f"is not valid YAML{at}: {problem}")) from exc
+    raw = read_yaml(config_path, "VEP config")
     if not isinstance(raw, dict):
         raise InputError(
             Problem(
