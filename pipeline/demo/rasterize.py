@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from pipeline.atomic import replacing
 
 __all__ = ["burn_landuse_rasters"]
 
@@ -150,9 +151,11 @@ def _burn(gdf, path: Path, crs_wkt: str, grid: tuple) -> None:  # type: ignore[n
         "BIGTIFF": "IF_SAFER",
         "NUM_THREADS": "ALL_CPUS",
     }
-    tmp = path.with_name(path.stem + ".tmp.tif")
-    tmp.unlink(missing_ok=True)
-    with rasterio.open(tmp, "w", **profile) as dst, ThreadPoolExecutor(2) as pool:
+    with (
+        replacing(path) as tmp,
+        rasterio.open(tmp, "w", **profile) as dst,
+        ThreadPoolExecutor(2) as pool,
+    ):
         pending: deque = deque()
         for win in windows:
             pending.append((win, pool.submit(tile, *win)))
@@ -160,7 +163,6 @@ def _burn(gdf, path: Path, crs_wkt: str, grid: tuple) -> None:  # type: ignore[n
                 _write(dst, *pending.popleft())
         while pending:
             _write(dst, *pending.popleft())
-    os.replace(tmp, path)
 
 
 def _write(dst, win: tuple[int, int, int, int], fut) -> None:  # type: ignore[no-untyped-def]
