@@ -1,6 +1,6 @@
 """Command line: ``ecovoucher run | validate | demo | vep``. Parses arguments and calls one
 library function per command; turns errors into exit codes (0 ok, 2 bad input, 1 internal error,
-130 interrupted)."""
+130 interrupted by Ctrl-C, 143 terminated by SIGTERM)."""
 
 from __future__ import annotations
 
@@ -199,10 +199,15 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, bool], int]] = {
 }
 
 
+class Terminated(BaseException):
+    """SIGTERM (a batch system's kill, ``kill PID``): unwinds the run like Ctrl-C, so that no
+    partial output is left behind. Not a KeyboardInterrupt: CPython remembers a KeyboardInterrupt
+    raised while an extension runs Python code and then ends the process by SIGINT (status −2)
+    even though we caught it; a class of our own exits with 143 every time."""
+
+
 def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM (a batch system's kill, `kill PID`) unwinds like Ctrl-C, so that no partial output
-    is left behind."""
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; no output was written", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated; no output was written", file=sys.stderr)
+        return 143
     except Exception as exc:
         if args.verbose:
             log.exception("internal error")
