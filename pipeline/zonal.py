@@ -30,6 +30,7 @@ import pandas as pd
 import shapely
 
 from pipeline.engine import Engine
+from pipeline.intersection_area import intersection_areas
 from pipeline.resume import PartitionCache, cached
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,14 @@ def _partition_task(
     grid = _pieces(county_geoms, np.arange(len(county_geoms)))
     years = sorted(per_year)
     first = years[0]
-    overlays = {first: _overlay(county_geoms, per_year[first][0], grid)}
+    # the geometry of a first-year polygon's part in a county is needed only when the polygon
+    # changed by the target year (the transfer matrix intersects it again); else its area is
+    need_piece = None
+    if transitions:
+        need_piece = np.ones(len(per_year[first][0]), dtype=bool)
+        m = matches[transitions[1]]
+        need_piece[m[m >= 0]] = False
+    overlays = {first: _overlay(county_geoms, per_year[first][0], grid, need_piece)}
     for year in years[1:]:
         overlays[year] = _overlay_changed(
             county_geoms, per_year[year][0], grid, overlays[first], matches[year]
@@ -201,16 +209,22 @@ def _overlay_changed(
 
 
 def _overlay(
-    county_geoms: np.ndarray, lu_geoms: np.ndarray, grid: tuple[np.ndarray, np.ndarray]
+    county_geoms: np.ndarray,
+    lu_geoms: np.ndarray,
+    grid: tuple[np.ndarray, np.ndarray],
+    need_piece: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every (county, polygon) overlap: county index, polygon index, area (m²) and the piece.
+    """Every (county, polygon) overlap: county index, polygon index, area (m²) and the piece —
+    the part of the polygon in the county, built only where ``need_piece[polygon]`` (else None).
 
     1. An STRtree over the land use gives the (county, polygon) pairs that intersect; the county
        polygons are prepared, so both predicates are fast even for counties of 10⁴ vertices.
     2. A polygon with ``contains_properly`` counts with its own area; its piece is the polygon.
     3. Only polygons crossing a county boundary are intersected, and with the county's grid pieces
        (:func:`_pieces`) that overlap them, not with the whole county, so each intersection costs
-       in proportion to the polygon and a piece of at most MAX_PIECE_VERTICES vertices.
+       in proportion to the polygon and a piece of at most MAX_PIECE_VERTICES vertices. Where
+       only the area is needed it comes from :func:`~pipeline.intersection_area
+       .intersection_areas`, ~10× faster than building the intersection.
     """
     tree = shapely.STRtree(lu_geoms)
     c_idx, l_idx = tree.query(county_geoms, predicate="intersects")
@@ -221,8 +235,13 @@ def _overlay(
     pair, piece = shapely.STRtree(grid).query(lu_geoms[cross_l])  # bounding boxes only
     own = owner[piece] == cross_c[pair]  # a piece of this pair's own county
     pair, piece = pair[own], piece[own]
-    cut = shapely.intersection(grid[piece], lu_geoms[cross_l[pair]])
-    cut_area = shapely.area(cut)
+    lu_of = cross_l[pair]
+    build = need_piece[lu_of] if need_piece is not None else np.zeros(len(pair), dtype=bool)
+    cut = np.full(len(pair), None, dtype=object)
+    cut[build] = shapely.intersection(grid[piece[build]], lu_geoms[lu_of[build]])
+    cut_area = np.empty(len(pair))
+    cut_area[build] = shapely.area(cut[build])
+    cut_area[~build] = intersection_areas(lu_geoms, grid, lu_of[~build], piece[~build])
     keep = cut_area > 0
     c_all = np.concatenate([c_idx[inside], cross_c[pair][keep]])
     l_all = np.concatenate([l_idx[inside], cross_l[pair][keep]])
@@ -258,7 +277,7 @@ def _transitions(
     changed = np.flatnonzero(~same)
     if len(changed) and len(free_idx):
         k, j = shapely.STRtree(g1[free_idx]).query(piece[changed], predicate="intersects")
-        a = shapely.area(shapely.intersection(piece[changed[k]], g1[free_idx[j]]))
+        a = intersection_areas(piece[changed], g1[free_idx], k, j)
         keep = a > 0
         out_c.append(c[changed[k]][keep])
         out_from.append(codes0[l0[changed[k]]][keep])
