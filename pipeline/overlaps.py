@@ -3,17 +3,15 @@
 One public function, :func:`check_overlaps`. A land-use layer must be a planar partition: two
 polygons whose interiors intersect would count the shared area twice.
 
-How: the first year's polygons whose bounding boxes touch a county of the study area are checked
-as a polygonal coverage with GEOS' coverage validator (``shapely.coverage_invalid_edges``), which
-flags every polygon with an edge that is not matched by a neighbour or lies inside another polygon
-— any overlap flags at least one of its two polygons (exact duplicates flag both). Only flagged
-polygons are then tested against their neighbours with the DE-9IM pattern ``2********``
-(interiors share an area; polygons that merely touch pass), in chunks on the engine. A later year
-is checked the same way, except when the first year is clean: then two of its polygons that are
-identical (same WKB) to first-year polygons cannot overlap each other, and only its changed
-polygons are tested against their neighbours. A clean, exactly noded layer (RESDC's polygonized
-data, the demo) thus costs one coverage pass; a messy one costs pair tests where it is messy.
-Overlaps outside every county count nowhere and are not reported.
+How: each year's polygons whose bounding boxes touch a county of the study area are screened by
+edge matching (:func:`pipeline.coverage.overlap_suspects`), which returns every polygon that takes
+part in an overlap — and, where the layer is messy (neighbours not sharing vertices), others too.
+Only those suspects are tested against their neighbours with the DE-9IM pattern ``2********``
+(interiors share an area; polygons that merely touch pass), in chunks on the engine. A clean,
+exactly noded layer (RESDC's polygonized data, the demo) thus costs one screening pass (~1 s for
+560,000 polygons); a messy one costs pair tests where it is messy. The years are screened side by
+side, while the later years' polygons are matched with the first year's (the zonal stage reuses
+that). Overlaps outside every county count nowhere and are not reported.
 
 Found overlaps are either an error naming the counties, the hectares and the feature numbers
 (``landuse_overlaps: error``, the default) or resolved: the polygon that comes first in the file
@@ -24,13 +22,13 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from itertools import pairwise
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from pipeline.coverage import overlap_suspects
 from pipeline.engine import Engine
 from pipeline.errors import InputError, Problem
 from pipeline.zonal import identical_polygons
@@ -57,43 +55,27 @@ def check_overlaps(
         return {}, {}
     c_geoms = np.asarray(counties.geometry.values)
     years = sorted(landuse)
-    first, later = years[0], years[1:]
-    n = engine.n_workers
-    # The first year gets the coverage pass; meanwhile the later years' polygons are matched
-    # with the first year's (GEOS and hashing release the GIL, so the two run side by side).
+    first = years[0]
+    first_geoms = np.asarray(landuse[first].geometry.values)
+    # numba and GEOS release the GIL: the years' screens and the matching run side by side
     with ThreadPoolExecutor(max_workers=2) as pool:
-        first_job = pool.submit(_flagged, landuse[first], c_geoms, n)
-        first_geoms = np.asarray(landuse[first].geometry.values)
-        identical = dict(
-            zip(
-                later,
-                pool.map(
-                    lambda y: identical_polygons(
-                        np.asarray(landuse[y].geometry.values), first_geoms
-                    ),
-                    later,
-                ),
-            )
-        )
-        flagged = {first: first_job.result()}
-    first_pairs = _overlaps_of(
-        np.asarray(landuse[first].geometry.values), flagged[first], engine, first
-    )
-    for year in later:
-        if _pairs_table(first_pairs).empty:
-            # The first year is a clean partition, so two polygons of a later year that are
-            # identical to first-year polygons cannot overlap: only changed ones need testing.
-            geoms = np.asarray(landuse[year].geometry.values)
-            near = np.unique(shapely.STRtree(geoms).query(c_geoms)[1])
-            flagged[year] = np.intersect1d(near, np.flatnonzero(identical[year] < 0))
-        else:
-            flagged[year] = _flagged(landuse[year], c_geoms, n)
+        screens = {y: pool.submit(_suspects, landuse[y], c_geoms) for y in years}
+        matching = {
+            y: pool.submit(identical_polygons, np.asarray(landuse[y].geometry.values), first_geoms)
+            for y in years[1:]
+        }
+        flagged = {y: job.result() for y, job in screens.items()}
+        identical = {y: job.result() for y, job in matching.items()}
     out, problems = {}, []
+    first_clean = True
     for year in years:
         lu = landuse[year]
         geoms = np.asarray(lu.geometry.values)
-        found = first_pairs if year == first else _overlaps_of(geoms, flagged[year], engine, year)
-        pairs = _pairs_table(found)
+        # When the first year is clean, two polygons of a later year that both recur unchanged
+        # from it cannot overlap: only pairs with a changed polygon need the exact test.
+        changed = identical[year] < 0 if year != first and first_clean else None
+        pairs = _pairs_table(_overlaps_of(geoms, flagged[year], engine, year, changed))
+        first_clean = first_clean and (year != first or pairs.empty)
         by_county = _by_county(counties, lu, pairs) if len(pairs) else pd.Series(dtype=float)
         if not len(by_county):  # none, or only outside every county: nothing counted twice
             out[year] = lu
@@ -121,10 +103,10 @@ def county_overlaps(counties: gpd.GeoDataFrame) -> pd.DataFrame:
     """Pairs of county polygons that overlap: ``first, second`` (county ids), ``area_ha``.
 
     Land use in such a strip counts in both counties; boundary data from other sources often has
-    slivers like that. Same method as for land use: coverage validation, then pair tests.
+    slivers like that. Same method as for land use: screening, then pair tests.
     """
     geoms = np.asarray(counties.geometry.values)
-    flagged = _flagged(counties, geoms)
+    flagged = overlap_suspects(geoms)
     if not len(flagged):
         return pd.DataFrame({"first": [], "second": [], "area_ha": []})
     ab = _neighbour_pairs(geoms, flagged)
@@ -135,26 +117,13 @@ def county_overlaps(counties: gpd.GeoDataFrame) -> pd.DataFrame:
     )
 
 
-def _flagged(lu: gpd.GeoDataFrame, c_geoms: np.ndarray, n_chunks: int = 1) -> np.ndarray:
-    """Indices of the polygons touching the study area that the coverage validator flags.
-
-    With ``n_chunks`` > 1 the polygons are cut into vertical strips validated side by side; a
-    polygon whose bounding box crosses a strip edge belongs to both strips, so the two polygons of
-    any overlap are together in the strip holding (part of) their shared area. Unmatched edges
-    along a strip's edge are on that strip's outer boundary, which the validator accepts.
-    """
+def _suspects(lu: gpd.GeoDataFrame, c_geoms: np.ndarray) -> np.ndarray:
+    """Indices of the polygons touching the study area that the screen flags."""
     geoms = np.asarray(lu.geometry.values)
-    near = np.unique(shapely.STRtree(geoms).query(c_geoms)[1])
-    if not len(near):
-        return near
-    bounds = shapely.bounds(geoms[near])
-    cuts = np.quantile((bounds[:, 0] + bounds[:, 2]) / 2, np.linspace(0, 1, n_chunks + 1)[1:-1])
-    edges = [-np.inf, *cuts, np.inf]
-    strips = [near[(bounds[:, 2] >= lo) & (bounds[:, 0] <= hi)] for lo, hi in pairwise(edges)]
-    with ThreadPoolExecutor(max_workers=len(strips)) as pool:
-        invalid = pool.map(shapely.coverage_invalid_edges, [geoms[s] for s in strips])
-        flagged = [s[~shapely.is_empty(e)] for s, e in zip(strips, invalid)]
-    return np.unique(np.concatenate(flagged))
+    near = np.zeros(len(geoms), dtype=bool)
+    near[shapely.STRtree(c_geoms).query(geoms)[0]] = True  # bounding boxes meet a county's
+    near = np.flatnonzero(near)
+    return near[overlap_suspects(geoms[near])]
 
 
 def _neighbour_pairs(geoms: np.ndarray, flagged: np.ndarray) -> np.ndarray:
@@ -166,15 +135,44 @@ def _neighbour_pairs(geoms: np.ndarray, flagged: np.ndarray) -> np.ndarray:
 
 
 def _overlaps_of(
-    geoms: np.ndarray, flagged: np.ndarray, engine: Engine, year: int
+    geoms: np.ndarray,
+    flagged: np.ndarray,
+    engine: Engine,
+    year: int,
+    changed: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Test the flagged polygons against their neighbours, in chunks on the engine."""
-    if not len(flagged):
-        return []
-    ab = _neighbour_pairs(geoms, flagged)
-    chunks = np.array_split(np.arange(len(ab)), max(1, min(len(ab) // 5000, 4 * engine.n_workers)))
-    tasks = [(geoms, ab[c, 0], ab[c, 1]) for c in chunks if len(c)]
-    return engine.map(_overlaps_in_chunk, tasks, desc=f"overlap check {year}")
+    """Test the flagged polygons against their neighbours, in chunks on the engine; then, as long
+    as overlaps turn up, the neighbours of every polygon found overlapping. The screen puts a
+    flagged polygon in every connected overlapping region, so following overlaps from there
+    reaches every overlapping pair (two overlapping tiles of a layer, say, whose inner edges the
+    screen sees as matched). Overlaps below the tolerance (rounding where neighbours do not share
+    vertices) are not followed. ``changed``: if given, pairs of two unchanged polygons are
+    skipped."""
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    tested = np.zeros(len(geoms), dtype=bool)
+    seen: np.ndarray = np.zeros(0, dtype=np.int64)  # pairs tested so far, as a * n + b
+    frontier = np.asarray(flagged, dtype=np.int64)
+    while len(frontier):
+        tested[frontier] = True
+        ab = _neighbour_pairs(geoms, frontier)
+        if changed is not None:
+            ab = ab[changed[ab[:, 0]] | changed[ab[:, 1]]]
+        key = ab[:, 0] * len(geoms) + ab[:, 1]
+        new = ~np.isin(key, seen)
+        ab, seen = ab[new], np.union1d(seen, key)
+        if not len(ab):
+            break
+        n_chunks = max(1, min(len(ab) // 5000, 4 * engine.n_workers))
+        tasks = [(geoms, ab[c, 0], ab[c, 1]) for c in np.array_split(np.arange(len(ab)), n_chunks)]
+        hits = engine.map(_overlaps_in_chunk, tasks, desc=f"overlap check {year}")
+        found.extend(hits)
+        big = [h[2] > OVERLAP_TOLERANCE_HA * 1e4 for h in hits]  # hm² → m²
+        overlapping = np.unique(
+            np.concatenate([np.concatenate([h[0][b], h[1][b]]) for h, b in zip(hits, big)])
+        )
+        near = np.unique(shapely.STRtree(geoms).query(geoms[overlapping])[1])
+        frontier = near[~tested[near]]
+    return found
 
 
 def _pairs_table(found: list[tuple]) -> pd.DataFrame:

@@ -31,24 +31,34 @@ class Rings:
     @classmethod
     def of(cls, geoms: np.ndarray) -> Rings:
         """``geoms``: an array of Polygons and MultiPolygons (empty ones allowed)."""
-        kind, xy, offsets = shapely.to_ragged_array(geoms)
-        if kind == shapely.GeometryType.POLYGON:  # one polygon per geometry
-            ring_off, poly_off = offsets
-            geom_off = np.arange(len(geoms) + 1)
-        else:
-            ring_off, poly_off, geom_off = offsets
-        ring_off = ring_off.astype(np.int64)
-        shell = np.zeros(len(ring_off) - 1, dtype=bool)
-        shell[poly_off[:-1][np.diff(poly_off) > 0]] = True  # the first ring of every polygon
+        geoms = np.asarray(geoms)
+        xy = shapely.get_coordinates(geoms)  # geometry by geometry, ring by ring
+        # Most land-use polygons are one ring: their ring is all their coordinates. Only the
+        # others (holes, several parts) are taken apart, which is the slow part in shapely.
+        simple = (shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
+        ring_geom = [np.flatnonzero(simple)]
+        ring_len = [shapely.get_num_coordinates(geoms[simple])]
+        shell = [np.ones(int(simple.sum()), dtype=bool)]
+        other = np.flatnonzero(~simple)
+        if len(other):
+            parts, of_part = shapely.get_parts(geoms[other], return_index=True)
+            rings, of_ring = shapely.get_rings(parts, return_index=True)
+            ring_geom.append(other[of_part[of_ring]])
+            ring_len.append(shapely.get_num_coordinates(rings))
+            first = np.ones(len(rings), dtype=bool)
+            first[1:] = of_ring[1:] != of_ring[:-1]  # the first ring of each part is its shell
+            shell.append(first)
+        ring_geom = np.concatenate(ring_geom)
+        order = np.argsort(ring_geom, kind="stable")  # rings in geometry order, as in xy
+        ring_off = np.zeros(len(order) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate(ring_len)[order], out=ring_off[1:])
+        geom_rings = np.zeros(len(geoms) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ring_geom, minlength=len(geoms)), out=geom_rings[1:])
         x = np.ascontiguousarray(xy[:, 0])
         y = np.ascontiguousarray(xy[:, 1])
+        shell = np.concatenate(shell)[order]
         return cls(
-            x,
-            y,
-            ring_off,
-            poly_off[geom_off].astype(np.int64),
-            _ring_signs(x, y, ring_off, shell),
-            shapely.bounds(geoms),
+            x, y, ring_off, geom_rings, _ring_signs(x, y, ring_off, shell), shapely.bounds(geoms)
         )
 
     def arrays(self) -> tuple[np.ndarray, ...]:

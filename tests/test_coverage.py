@@ -1,0 +1,75 @@
+"""The overlap screen (pipeline.coverage) on shapes drawn by hand: a clean partition flags nothing,
+an overlap flags a polygon over it."""
+
+import numpy as np
+import pytest
+import shapely
+
+from pipeline.coverage import overlap_suspects
+
+
+def _suspects(*geoms):
+    return set(overlap_suspects(np.array(geoms, dtype=object)).tolist())
+
+
+def test_clean_partition_with_a_hole_and_its_island():
+    # [0,10]² with the hole [4,6]², the island [4,6]² filling it, and [10,20]×[0,10] beside it:
+    # every inner edge appears once each way, and no polygon lies outside the outer edges
+    ring = shapely.Polygon(shapely.box(0, 0, 10, 10).exterior, [shapely.box(4, 4, 6, 6).exterior])
+    assert _suspects(ring, shapely.box(4, 4, 6, 6), shapely.box(10, 0, 20, 10)) == set()
+
+
+def test_rings_stored_either_way_round():
+    a = shapely.Polygon(shapely.box(0, 0, 10, 10).exterior.coords[::-1])  # clockwise
+    assert _suspects(a, shapely.box(10, 0, 20, 10)) == set()
+
+
+@pytest.mark.parametrize(
+    "second, expected",
+    [
+        (shapely.box(0, 0, 10, 10), {0, 1}),  # an exact duplicate: same edges, same direction
+        (shapely.box(2, 2, 3, 3), {0, 1}),  # an island inside without a hole for it
+        (shapely.box(9, 0, 19, 10), {0, 1}),  # overlapping strip [9,10]×[0,10]
+        (shapely.box(10, 0, 20, 10), set()),  # sharing an edge
+        (shapely.box(10, 10, 20, 20), set()),  # touching at a corner
+        (shapely.box(11, 0, 21, 10), set()),  # apart
+    ],
+)
+def test_second_square_against_the_first(second, expected):
+    assert _suspects(shapely.box(0, 0, 10, 10), second) == expected
+
+
+def test_t_junction_is_suspect_but_not_an_overlap():
+    # [0,1]×[0,2] beside [1,2]×[0,1] and [1,2]×[1,2]: the long edge x = 1 meets two short ones,
+    # so none is matched; suspect (the exact pair test clears it later), never missed
+    left, low, high = shapely.box(0, 0, 1, 2), shapely.box(1, 0, 2, 1), shapely.box(1, 1, 2, 2)
+    assert _suspects(left, low, high) == {0, 1, 2}
+
+
+def test_overlap_hidden_by_an_equal_gap_is_found():
+    # [0,10]×[0,10] split as [0,5] and [4,10] (1 × 10 = 10 m² twice) with a 10 m² gap elsewhere:
+    # the areas still sum to the frame's, but the edges give the overlap away
+    a, b = shapely.box(0, 0, 5, 10), shapely.box(4, 0, 10, 10)
+    gap_neighbour = shapely.box(10, 0, 20, 9)  # leaves [10,20]×[9,10] empty
+    assert {0, 1} <= _suspects(a, b, gap_neighbour)
+
+
+def test_random_partitions_with_a_planted_overlap():
+    rng = np.random.default_rng(3)
+    frame = shapely.box(0, 0, 1000, 1000)
+    for _ in range(20):
+        pts = shapely.multipoints(rng.uniform(0, 1000, size=(300, 2)))
+        cells = shapely.intersection(
+            shapely.get_parts(shapely.voronoi_polygons(pts, extend_to=frame)), frame
+        )
+        assert len(overlap_suspects(cells)) == 0
+        k = int(rng.integers(len(cells)))
+        grown = cells.copy()
+        grown[k] = shapely.buffer(cells[k], float(rng.uniform(0.01, 5)))
+        truth = np.flatnonzero(
+            shapely.area(shapely.intersection(grown[k], np.delete(grown, k))) > 0
+        )
+        truth = {k} | {int(i + (i >= k)) for i in truth}  # indices before the deletion
+        # one connected overlap region around cell k: flagged polygons are over it
+        flagged = set(overlap_suspects(grown).tolist())
+        assert k in flagged and flagged <= truth
