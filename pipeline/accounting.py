@@ -27,8 +27,10 @@ from pipeline.coefficients import Coefficients
 if TYPE_CHECKING:  # config imports the market, which imports this module's tolerance
     from pipeline.config import Config
 
-#: |E| below this many hm² (a millionth of a square metre) counts as balanced.
-BALANCED_TOLERANCE_HA = 1e-10
+#: |E| up to this many hm² (0.01 m²) counts as balanced: far below any survey's precision, and
+#: above the slivers (~1e-11 hm²) that land-use layers whose neighbours do not share vertices leave
+#: between two years, which would otherwise make an unchanged county a "demand" county.
+BALANCED_TOLERANCE_HA = 1e-6
 
 
 @dataclass

@@ -63,8 +63,8 @@ class StudyArea(BaseModel):
 class Years(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    base: int
-    target: int
+    base: int = Field(ge=1900, le=2200)
+    target: int = Field(ge=1900, le=2200)
 
     @model_validator(mode="after")
     def _ordered(self) -> Years:

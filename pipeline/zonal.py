@@ -296,16 +296,28 @@ def _pieces(county_geoms: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.n
     """
     pieces, owner = [], []
     for i, geom in zip(ids, county_geoms):
-        for piece in _subdivide(geom):
-            pieces.append(piece)
-            owner.append(i)
+        parts = _subdivide(geom, geom, geom.bounds)
+        # clip_by_rect is fast but promises no validity: each piece was checked, and the pieces
+        # must still add up to the county; should they not, cut that county exactly
+        if not np.isclose(sum(p.area for p in parts), geom.area, rtol=1e-9, atol=0):
+            parts = _subdivide(geom, geom, geom.bounds, exact=True)
+        pieces.extend(parts)
+        owner.extend([i] * len(parts))
     return np.array(pieces, dtype=object), np.array(owner, dtype=np.int64)
 
 
-def _subdivide(geom: shapely.Geometry) -> list[shapely.Geometry]:
-    if shapely.get_num_coordinates(geom) <= MAX_PIECE_VERTICES:
-        return [geom]
-    xmin, ymin, xmax, ymax = geom.bounds
+def _subdivide(
+    part: shapely.Geometry,
+    county: shapely.Geometry,
+    box: tuple[float, float, float, float],
+    exact: bool = False,
+) -> list[shapely.Geometry]:
+    """``part`` (= ``county`` ∩ ``box``) cut in halves until each piece is small enough."""
+    if shapely.get_num_coordinates(part) <= MAX_PIECE_VERTICES:
+        if part is not county and not shapely.is_valid(part):  # rare: cut this one exactly
+            part = _polygons_only(shapely.intersection(county, shapely.box(*box)))
+        return [part] if not part.is_empty and part.area > 0 else []
+    xmin, ymin, xmax, ymax = box
     if xmax - xmin >= ymax - ymin:
         mid = (xmin + xmax) / 2
         halves = [(xmin, ymin, mid, ymax), (mid, ymin, xmax, ymax)]
@@ -313,22 +325,25 @@ def _subdivide(geom: shapely.Geometry) -> list[shapely.Geometry]:
         mid = (ymin + ymax) / 2
         halves = [(xmin, ymin, xmax, mid), (xmin, mid, xmax, ymax)]
     out = []
-    for box in halves:
-        # clip_by_rect is ~10× faster than a general intersection; should it ever return an
-        # invalid piece, the exact overlay is used for that half instead
-        part = shapely.clip_by_rect(geom, *box)
-        if not shapely.is_valid(part):
-            part = shapely.intersection(geom, shapely.box(*box))
-        if not part.is_empty and part.area > 0:
-            out.extend(_subdivide(_polygons_only(part)))
+    for half in halves:
+        if exact:
+            cut = shapely.intersection(part, shapely.box(*half))
+        else:
+            cut = shapely.clip_by_rect(part, *half)  # ~10× faster than a general intersection
+        cut = _polygons_only(cut)
+        if not cut.is_empty:
+            out.extend(_subdivide(cut, county, half, exact))
     return out
 
 
 def _polygons_only(geom: shapely.Geometry) -> shapely.Geometry:
-    if shapely.get_type_id(geom) == 7:  # a collection: keep its polygons
-        parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (3, 6)]
-        return shapely.multipolygons([q for p in parts for q in shapely.get_parts(p)])
-    return geom
+    """The polygons of a clipping result (a cut along a county edge can add lines or points)."""
+    kind = shapely.get_type_id(geom)
+    if kind in (3, 6):
+        return geom
+    polys = [q for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (3, 6)
+             for q in shapely.get_parts(p)]  # fmt: skip
+    return shapely.multipolygons(polys) if polys else shapely.Polygon()
 
 
 def _sum(
@@ -344,10 +359,13 @@ def _sum(
         )
     pos, k1, k2, area = (np.concatenate([t[i] for t in flat]) for i in range(4))
     pos, k1, k2 = pos.astype(np.int64), k1.astype(np.int64), k2.astype(np.int64)
-    order = np.lexsort((area, k2, k1, pos))
-    pos, k1, k2, area = pos[order], k1[order], k2[order], area[order]
+    # years and class codes (validated: 0 … 124, years < 65,536) fit in 16 bits: one int64 key
+    # per row sorts much faster than four columns
+    key = (pos << 32) | (k1 << 16) | k2
+    order = np.lexsort((area, key))
+    pos, k1, k2, area, key = pos[order], k1[order], k2[order], area[order], key[order]
     new = np.ones(len(area), dtype=bool)
-    new[1:] = (pos[1:] != pos[:-1]) | (k1[1:] != k1[:-1]) | (k2[1:] != k2[:-1])
+    new[1:] = key[1:] != key[:-1]
     starts = np.flatnonzero(new)
     out = pd.DataFrame(
         {

@@ -10,7 +10,7 @@ import shapely
 
 from pipeline.config import DEFAULT_EQUAL_AREA_CRS
 from pipeline.engine import Engine
-from pipeline.zonal import MAX_PIECE_VERTICES, zonal_areas
+from pipeline.zonal import MAX_PIECE_VERTICES, _pieces, _polygons_only, zonal_areas
 
 CRS = DEFAULT_EQUAL_AREA_CRS
 
@@ -103,3 +103,29 @@ def test_row_order_does_not_change_a_single_bit():
         counties.iloc[::-1], {2010: shuffled}, Engine(workers=2, progress=False)
     ).class_areas
     pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_pieces_tile_the_county_exactly():
+    # a disc of radius 5 km with a 1 km hole, plus a separate 2 km square: 1,200+ vertices
+    disc = shapely.Point(0, 0).buffer(5000, quad_segs=300)
+    county = shapely.MultiPolygon(
+        [
+            disc.difference(shapely.Point(0, 0).buffer(1000, quad_segs=50)),
+            shapely.box(6e3, 0, 8e3, 2e3),
+        ]
+    )
+    pieces, owner = _pieces(np.array([county]), np.array([7]))
+    assert len(pieces) > 4 and set(owner) == {7}
+    assert shapely.is_valid(pieces).all()
+    assert shapely.get_num_coordinates(pieces).max() <= MAX_PIECE_VERTICES + 8  # + cut corners
+    # the pieces add up to the county and do not overlap: their union has the same area
+    assert shapely.area(pieces).sum() == pytest.approx(county.area, rel=1e-12)
+    assert shapely.union_all(pieces).area == pytest.approx(county.area, rel=1e-12)
+
+
+def test_clipping_leftovers_without_area_are_dropped():
+    # clip_by_rect along a county edge can return lines and points, with or without polygons
+    line, point = shapely.LineString([(0, 0), (1, 1)]), shapely.Point(3, 3)
+    assert _polygons_only(shapely.GeometryCollection([line, point])).is_empty
+    kept = _polygons_only(shapely.GeometryCollection([shapely.box(0, 0, 1, 1), point]))
+    assert kept.area == 1.0  # the 1 × 1 square
