@@ -30,20 +30,29 @@ import numba
 import numpy as np
 import shapely
 
-from pipeline.rings import Rings
+from pipeline.rings import Rings, mix
 
 
-def overlap_suspects(geoms: np.ndarray) -> np.ndarray:
+def overlap_suspects(
+    geoms: np.ndarray, subset: np.ndarray | None = None, rings: Rings | None = None
+) -> np.ndarray:
     """Sorted indices into ``geoms`` (valid Polygons and MultiPolygons) of suspect polygons: none
     when no two polygons of ``geoms`` overlap; otherwise at least one over every connected region
-    where they do (not necessarily every overlapping polygon: follow the overlaps from these)."""
+    where they do (not necessarily every overlapping polygon: follow the overlaps from these).
+
+    ``subset``: screen only these polygons among themselves; ``rings``: ``Rings.of(geoms)``, if
+    the caller has it already.
+    """
     geoms = np.asarray(geoms)
-    if len(geoms) < 2:
+    subset = np.arange(len(geoms)) if subset is None else np.asarray(subset, dtype=np.int64)
+    if len(subset) < 2:
         return np.zeros(0, dtype=np.int64)
-    rings = Rings.of(geoms)
-    x0, y0, x1, y1, owner = _edges(rings.x, rings.y, rings.ring_off, rings.geom_rings, rings.sign)
+    rings = rings or Rings.of(geoms)
+    x0, y0, x1, y1, owner = _edges(
+        rings.x, rings.y, rings.ring_off, rings.geom_rings, rings.sign, subset
+    )
     key = _keys(x0, y0, x1, y1)
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)
     suspect, unmatched = _match(order, key, x0, y0, x1, y1, owner, len(geoms))
     u = np.flatnonzero(unmatched)
     if len(u):
@@ -57,7 +66,8 @@ def overlap_suspects(geoms: np.ndarray) -> np.ndarray:
         # another polygon in or on an unmatched edge's midpoint
         mids = shapely.points((x0[u] + x1[u]) / 2, (y0[u] + y1[u]) / 2)
         # polygons as the query side: each is prepared once for all the points near it
-        g, k = shapely.STRtree(mids).query(geoms, predicate="intersects")
+        g, k = shapely.STRtree(mids).query(geoms[subset], predicate="intersects")
+        g = subset[g]
         other = g != owner[u[k]]
         suspect[g[other]] = True
         suspect[owner[u[k[other]]]] = True
@@ -65,13 +75,16 @@ def overlap_suspects(geoms: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(nogil=True, cache=True)
-def _edges(x, y, ring_off, geom_rings, sign):
-    """Every edge of non-zero length, oriented with its polygon's interior on the left."""
-    n = len(x) - (len(ring_off) - 1)
+def _edges(x, y, ring_off, geom_rings, sign, subset):
+    """Every edge of non-zero length of the ``subset`` geometries, oriented with its polygon's
+    interior on the left."""
+    n = 0
+    for g in subset:
+        n += ring_off[geom_rings[g + 1]] - ring_off[geom_rings[g]]
     x0, y0, x1, y1 = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     owner = np.empty(n, dtype=np.int64)
     m = 0
-    for g in range(len(geom_rings) - 1):
+    for g in subset:
         for r in range(geom_rings[g], geom_rings[g + 1]):
             for i in range(ring_off[r], ring_off[r + 1] - 1):
                 if x[i] == x[i + 1] and y[i] == y[i + 1]:
@@ -81,15 +94,6 @@ def _edges(x, y, ring_off, geom_rings, sign):
                 owner[m] = g
                 m += 1
     return x0[:m], y0[:m], x1[:m], y1[:m], owner[:m]
-
-
-@numba.njit(inline="always")
-def _mix(h, v):
-    """One splitmix64 round of ``h`` combined with the bits ``v`` of a coordinate."""
-    z = (h ^ v) + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
 
 
 @numba.njit(inline="always")
@@ -110,7 +114,7 @@ def _keys(x0, y0, x1, y1):
             ax, ay, bx, by = b0[i], c0[i], b1[i], c1[i]
         else:
             ax, ay, bx, by = b1[i], c1[i], b0[i], c0[i]
-        out[i] = _mix(_mix(_mix(_mix(np.uint64(0), ax), ay), bx), by)
+        out[i] = mix(mix(mix(mix(np.uint64(0), ax), ay), bx), by)
     return out.view(np.int64)
 
 

@@ -16,7 +16,8 @@ pieces alternate between inside and outside B, starting from whether its first p
 Exactness: this holds when the two boundaries cross properly. Where a vertex of one polygon lies
 on (within ``DEGENERATE_M`` of) the other's boundary, or edges run along each other — a land-use
 layer clipped with the same county layer, say — the kernel does not guess: it marks the pair and
-GEOS computes that pair's area instead. Results agree with GEOS to ~1e-12 relative (tests).
+GEOS computes that pair's area instead (first testing whether the interiors meet at all: such
+pairs are mostly neighbours that only touch). Results agree with GEOS to ~1e-12 relative (tests).
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def intersection_areas(a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndar
         degenerate[k] = flags
     if degenerate.any():
         k = np.flatnonzero(degenerate)
+        # most such pairs are neighbours that only touch: the DE-9IM test (interiors sharing an
+        # area) is ~3× cheaper than the intersection, which only the others then need
+        k = k[shapely.relate_pattern(a[ia[k]], b[ib[k]], "2********")]
         out[k] = shapely.area(shapely.intersection(a[ia[k]], b[ib[k]]))
     return out
 

@@ -31,6 +31,7 @@ import shapely
 from pipeline.coverage import overlap_suspects
 from pipeline.engine import Engine
 from pipeline.errors import InputError, Problem
+from pipeline.rings import Rings
 from pipeline.zonal import identical_polygons
 
 log = logging.getLogger(__name__)
@@ -56,25 +57,32 @@ def check_overlaps(
     c_geoms = np.asarray(counties.geometry.values)
     years = sorted(landuse)
     first = years[0]
-    first_geoms = np.asarray(landuse[first].geometry.values)
-    # numba and GEOS release the GIL: the years' screens and the matching run side by side
+    geoms = {y: np.asarray(landuse[y].geometry.values) for y in years}
+    # numba and GEOS release the GIL: the first year's screen and the matching of the later
+    # years' polygons with the first year's run side by side
     with ThreadPoolExecutor(max_workers=2) as pool:
-        screens = {y: pool.submit(_suspects, landuse[y], c_geoms) for y in years}
+        rings = dict(zip(years, pool.map(Rings.of, geoms.values())))
+        near = dict(zip(years, pool.map(lambda y: _near(geoms[y], c_geoms), years)))
+        screen = pool.submit(overlap_suspects, geoms[first], near[first], rings[first])
         matching = {
-            y: pool.submit(identical_polygons, np.asarray(landuse[y].geometry.values), first_geoms)
+            y: pool.submit(identical_polygons, geoms[y], geoms[first], (rings[y], rings[first]))
             for y in years[1:]
         }
-        flagged = {y: job.result() for y, job in screens.items()}
+        flagged = {first: screen.result()}
         identical = {y: job.result() for y, job in matching.items()}
     out, problems = {}, []
     first_clean = True
     for year in years:
+        changed = None
+        if year != first and first_clean:
+            # Two polygons of a later year that both recur unchanged from a clean first year
+            # cannot overlap: the changed ones are tested against their neighbours, no screen.
+            changed = identical[year] < 0
+            flagged[year] = near[year][changed[near[year]]]
+        elif year != first:
+            flagged[year] = overlap_suspects(geoms[year], near[year], rings[year])
         lu = landuse[year]
-        geoms = np.asarray(lu.geometry.values)
-        # When the first year is clean, two polygons of a later year that both recur unchanged
-        # from it cannot overlap: only pairs with a changed polygon need the exact test.
-        changed = identical[year] < 0 if year != first and first_clean else None
-        pairs = _pairs_table(_overlaps_of(geoms, flagged[year], engine, year, changed))
+        pairs = _pairs_table(_overlaps_of(geoms[year], flagged[year], engine, year, changed))
         first_clean = first_clean and (year != first or pairs.empty)
         by_county = _by_county(counties, lu, pairs) if len(pairs) else pd.Series(dtype=float)
         if not len(by_county):  # none, or only outside every county: nothing counted twice
@@ -117,13 +125,11 @@ def county_overlaps(counties: gpd.GeoDataFrame) -> pd.DataFrame:
     )
 
 
-def _suspects(lu: gpd.GeoDataFrame, c_geoms: np.ndarray) -> np.ndarray:
-    """Indices of the polygons touching the study area that the screen flags."""
-    geoms = np.asarray(lu.geometry.values)
+def _near(geoms: np.ndarray, c_geoms: np.ndarray) -> np.ndarray:
+    """Indices of the polygons whose bounding boxes meet a county's."""
     near = np.zeros(len(geoms), dtype=bool)
-    near[shapely.STRtree(c_geoms).query(geoms)[0]] = True  # bounding boxes meet a county's
-    near = np.flatnonzero(near)
-    return near[overlap_suspects(geoms[near])]
+    near[shapely.STRtree(c_geoms).query(geoms)[0]] = True
+    return np.flatnonzero(near)
 
 
 def _neighbour_pairs(geoms: np.ndarray, flagged: np.ndarray) -> np.ndarray:

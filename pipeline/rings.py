@@ -19,7 +19,8 @@ class Rings:
     """``x``, ``y``: all coordinates, every ring closed (last point = first); ``ring_off``: ring
     ``r`` is coordinates ``ring_off[r] .. ring_off[r+1]``; ``geom_rings``: geometry ``g`` is rings
     ``geom_rings[g] .. geom_rings[g+1]``; ``sign``: +1 for a ring stored with its polygon's interior
-    on the left (a counter-clockwise shell, a clockwise hole), −1 otherwise; ``bounds``: (n, 4)."""
+    on the left (a counter-clockwise shell, a clockwise hole), −1 otherwise; ``bounds``: (n, 4);
+    ``shell``: whether each ring is its polygon's shell."""
 
     x: np.ndarray
     y: np.ndarray
@@ -27,6 +28,7 @@ class Rings:
     geom_rings: np.ndarray
     sign: np.ndarray
     bounds: np.ndarray
+    shell: np.ndarray
 
     @classmethod
     def of(cls, geoms: np.ndarray) -> Rings:
@@ -57,12 +59,26 @@ class Rings:
         x = np.ascontiguousarray(xy[:, 0])
         y = np.ascontiguousarray(xy[:, 1])
         shell = np.concatenate(shell)[order]
-        return cls(
-            x, y, ring_off, geom_rings, _ring_signs(x, y, ring_off, shell), shapely.bounds(geoms)
-        )
+        sign = _ring_signs(x, y, ring_off, shell)
+        return cls(x, y, ring_off, geom_rings, sign, shapely.bounds(geoms), shell)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         return self.x, self.y, self.ring_off, self.geom_rings, self.sign, self.bounds
+
+    def hashes(self) -> np.ndarray:
+        """A 64-bit hash of each geometry's exact coordinates and ring structure."""
+        return _hashes(
+            self.x.view(np.uint64), self.y.view(np.uint64), self.ring_off, self.geom_rings,
+            self.shell,
+        )  # fmt: skip
+
+    def same(self, i: np.ndarray, other: Rings, j: np.ndarray) -> np.ndarray:
+        """For each k: is geometry ``i[k]`` exactly geometry ``j[k]`` of ``other`` (the same rings,
+        shells and coordinates, bit for bit)?"""
+        return _same(
+            self.x, self.y, self.ring_off, self.geom_rings, self.shell, i,
+            other.x, other.y, other.ring_off, other.geom_rings, other.shell, j,
+        )  # fmt: skip
 
 
 @numba.njit(nogil=True, cache=True)
@@ -76,3 +92,52 @@ def _ring_signs(x, y, ring_off, shell):
         if (twice > 0) != shell[r]:
             sign[r] = -1.0
     return sign
+
+
+@numba.njit(inline="always")
+def mix(h, v):
+    """One splitmix64 round of the hash ``h`` combined with the 64 bits ``v``."""
+    z = (h ^ v) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit(nogil=True, cache=True)
+def _hashes(xb, yb, ring_off, geom_rings, shell):
+    out = np.empty(len(geom_rings) - 1, dtype=np.uint64)
+    for g in range(len(geom_rings) - 1):
+        h = mix(np.uint64(0), np.uint64(geom_rings[g + 1] - geom_rings[g]))
+        for r in range(geom_rings[g], geom_rings[g + 1]):
+            h = mix(
+                h, np.uint64(ring_off[r + 1] - ring_off[r]) * np.uint64(2) + np.uint64(shell[r])
+            )
+            for i in range(ring_off[r], ring_off[r + 1]):
+                h = mix(mix(h, xb[i]), yb[i])
+        out[g] = h
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _same(ax, ay, a_ring, a_geom, a_shell, ia, bx, by, b_ring, b_geom, b_shell, ib):
+    out = np.zeros(len(ia), dtype=np.bool_)
+    for k in range(len(ia)):
+        g, h = ia[k], ib[k]
+        n = a_geom[g + 1] - a_geom[g]
+        if n != b_geom[h + 1] - b_geom[h]:
+            continue
+        ok = True
+        for t in range(n):
+            r, q = a_geom[g] + t, b_geom[h] + t
+            m = a_ring[r + 1] - a_ring[r]
+            if m != b_ring[q + 1] - b_ring[q] or a_shell[r] != b_shell[q]:
+                ok = False
+                break
+            for c in range(m):
+                if ax[a_ring[r] + c] != bx[b_ring[q] + c] or ay[a_ring[r] + c] != by[b_ring[q] + c]:
+                    ok = False
+                    break
+            if not ok:
+                break
+        out[k] = ok
+    return out

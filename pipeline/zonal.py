@@ -32,6 +32,7 @@ import shapely
 from pipeline.engine import Engine
 from pipeline.intersection_area import intersection_areas
 from pipeline.resume import PartitionCache, cached
+from pipeline.rings import Rings
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +119,32 @@ def zonal_areas(
     return ZonalResult(class_areas, trans)
 
 
-def identical_polygons(later: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """For each polygon of ``later``, the index of an identical polygon (same WKB) in ``first``,
-    or −1. RESDC updates a period's map from the previous one, so most polygons recur as they
-    are."""
-    index = {w: i for i, w in enumerate(shapely.to_wkb(first))}
-    return np.array([index.get(w, -1) for w in shapely.to_wkb(later)], dtype=np.int64)
+def identical_polygons(
+    later: np.ndarray, first: np.ndarray, rings: tuple[Rings, Rings] | None = None
+) -> np.ndarray:
+    """For each polygon of ``later``, the index of an identical polygon (the same rings and
+    coordinates, bit for bit) in ``first``, or −1. RESDC updates a period's map from the previous
+    one, so most polygons recur as they are. ``rings``: their :class:`Rings`, if at hand."""
+    if not len(later) or not len(first):
+        return np.full(len(later), -1, dtype=np.int64)
+    rl, rf = rings or (Rings.of(later), Rings.of(first))
+    hl, hf = rl.hashes(), rf.hashes()
+    order = np.argsort(hf, kind="stable")
+    hf = hf[order]
+    out = np.full(len(later), -1, dtype=np.int64)
+    lo = np.searchsorted(hf, hl)
+    # equal hashes are checked coordinate by coordinate (rarely more than one candidate)
+    step = 0
+    while True:
+        at = np.minimum(lo + step, len(hf) - 1)
+        todo = np.flatnonzero((out < 0) & (lo + step < len(hf)) & (hf[at] == hl))
+        if not len(todo):
+            break
+        cand = order[lo[todo] + step]
+        same = rl.same(todo, rf, cand)
+        out[todo[same]] = cand[same]
+        step += 1
+    return out
 
 
 def spatial_groups(counties: gpd.GeoDataFrame, n_parts: int) -> list[np.ndarray]:
@@ -217,8 +238,9 @@ def _overlay(
     """Every (county, polygon) overlap: county index, polygon index, area (m²) and the piece —
     the part of the polygon in the county, built only where ``need_piece[polygon]`` (else None).
 
-    1. An STRtree over the land use gives the (county, polygon) pairs that intersect; the county
-       polygons are prepared, so both predicates are fast even for counties of 10⁴ vertices.
+    1. An STRtree over the land use gives the (county, polygon) pairs whose bounding boxes meet;
+       the county polygons are prepared, so the predicate is fast even for counties of 10⁴
+       vertices.
     2. A polygon with ``contains_properly`` counts with its own area; its piece is the polygon.
     3. Only polygons crossing a county boundary are intersected, and with the county's grid pieces
        (:func:`_pieces`) that overlap them, not with the whole county, so each intersection costs
@@ -227,9 +249,9 @@ def _overlay(
        .intersection_areas`, ~10× faster than building the intersection.
     """
     tree = shapely.STRtree(lu_geoms)
-    c_idx, l_idx = tree.query(county_geoms, predicate="intersects")
+    c_idx, l_idx = tree.query(county_geoms)  # bounding boxes
     inside = shapely.contains_properly(county_geoms[c_idx], lu_geoms[l_idx])
-
+    # the rest cross the boundary or lie outside: outside ones meet no piece, or get area 0
     cross_c, cross_l = c_idx[~inside], l_idx[~inside]
     grid, owner = grid
     pair, piece = shapely.STRtree(grid).query(lu_geoms[cross_l])  # bounding boxes only

@@ -9,9 +9,10 @@ import pytest
 import shapely
 
 from pipeline.config import DEFAULT_EQUAL_AREA_CRS
+from pipeline.coverage import overlap_suspects
 from pipeline.engine import Engine
 from pipeline.errors import InputError
-from pipeline.overlaps import _suspects, check_overlaps
+from pipeline.overlaps import check_overlaps
 
 CRS = DEFAULT_EQUAL_AREA_CRS
 
@@ -39,13 +40,13 @@ COUNTIES = gpd.GeoDataFrame(
 @pytest.mark.parametrize("shift", [200, 0.5, 1e-3, 0])
 def test_shifted_copy_of_a_cell_is_flagged(shift):
     cells = _partition(5)
-    clean = _suspects(_gdf(cells), np.asarray(COUNTIES.geometry.values))
+    clean = overlap_suspects(cells)
     assert len(clean) == 0
     # a copy of the cell at the middle of the map, shifted east: overlaps its neighbours (0: the
     # cell itself, an exact duplicate)
     k = int(np.argmin(shapely.distance(shapely.centroid(cells), shapely.Point(30_000, 20_000))))
     bad = np.append(cells, shapely.affinity.translate(cells[k], shift, 0))
-    flagged = _suspects(_gdf(bad), np.asarray(COUNTIES.geometry.values))
+    flagged = overlap_suspects(bad)
     assert {k, len(bad) - 1} <= set(flagged)
 
 
