@@ -36,7 +36,7 @@ from pipeline.overlaps import check_overlaps
 from pipeline.report import write_report
 from pipeline.resume import PartitionCache
 from pipeline.uncertainty import monte_carlo
-from pipeline.zonal import PARTITION_SIZE, ZonalResult, zonal_areas
+from pipeline.zonal import PARTITION_SIZE, ZONAL_FORMAT, ZonalResult, zonal_areas
 
 log = logging.getLogger("pipeline")
 
@@ -125,6 +125,7 @@ def run_pipeline(
             "landuse_overlaps": config.landuse_overlaps,
             "partition_size": partition_size,
             "ecovoucher": __version__,
+            "zonal_format": ZONAL_FORMAT,
         }
         cache = PartitionCache.for_run(Path(out_dir), fingerprint, force=force)
     with _stage("zonal", seconds):
@@ -301,6 +302,7 @@ def _provenance(
         "software": json.dumps(
             {
                 "ecovoucher": __version__,
+                "zonal_format": ZONAL_FORMAT,
                 "python": platform.python_version(),
                 "geopandas": geopandas.__version__,
                 "shapely": shapely.__version__,

@@ -44,6 +44,8 @@ MAX_PIECE_VERTICES = 256
 RESIDUAL_TOLERANCE_HA = 1e-6
 #: code used in ``transitions`` for area that one year's land use does not cover
 NO_DATA = 0
+#: version of what a task returns (resume caches of another version are not reused)
+ZONAL_FORMAT = 2
 
 
 @dataclass
@@ -187,7 +189,8 @@ def _partition_task(
     for year in years:
         c, lu, area, _ = overlays[year]
         areas.append((positions[c], np.full(len(c), year), per_year[year][1][lu], area))
-    out: dict[str, list[tuple]] = {"areas": areas}
+    # each county is whole in this task: its sums are final here (and the same in any partition)
+    out: dict[str, list[tuple]] = {"areas": [_reduce(areas)]}
     if transitions:
         base, target = transitions
         if base != first:  # the base year must be the overlay every other year is matched to
@@ -195,7 +198,7 @@ def _partition_task(
         c, frm, to, area = _transitions(
             overlays[base], per_year[base], per_year[target], matches[target]
         )
-        out["transitions"] = [(positions[c], frm, to, area)]
+        out["transitions"] = [_reduce([(positions[c], frm, to, area)])]
     return out
 
 
@@ -368,34 +371,40 @@ def _polygons_only(geom: shapely.Geometry) -> shapely.Geometry:
     return shapely.multipolygons(polys) if polys else shapely.Polygon()
 
 
+def _reduce(parts: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sum areas per (county, key1, key2) over ``parts`` [(county, key1, key2, area), …], in an
+    order fixed by the values themselves, so the sums do not depend on partitioning or row order.
+    Returns one row per group, in key order."""
+    pos, k1, k2, area = (np.concatenate([t[i] for t in parts]) for i in range(4))
+    pos, k1, k2 = pos.astype(np.int64), k1.astype(np.int64), k2.astype(np.int64)
+    if not len(pos):
+        return pos, k1, k2, area.astype(float)
+    # years and class codes (validated: 0 … 124, years < 65,536) fit in 16 bits: one int64 key
+    # per row sorts much faster than four columns
+    key = (pos << 32) | (k1 << 16) | k2
+    order = np.lexsort((area, key))
+    key, area = key[order], area[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return pos[order][starts], k1[order][starts], k2[order][starts], np.add.reduceat(area, starts)
+
+
 def _sum(
     parts: list[list[tuple]], county_ids: np.ndarray, keys: list[str], what: str
 ) -> pd.DataFrame:
-    """Sum areas (m²) per (county, key1, key2) in an order fixed by the values themselves, so the
-    sums do not depend on partitioning or row order; returns hm²."""
+    """The tasks' sums (m², see :func:`_reduce`) as one table in hm²."""
     flat = [t for p in parts for t in p]
     cols = ["county_id", *keys, "area_ha"]
     if not flat or not sum(len(t[0]) for t in flat):
         return pd.DataFrame(
             {c: pd.Series(dtype=object if c == "county_id" else float) for c in cols}
         )
-    pos, k1, k2, area = (np.concatenate([t[i] for t in flat]) for i in range(4))
-    pos, k1, k2 = pos.astype(np.int64), k1.astype(np.int64), k2.astype(np.int64)
-    # years and class codes (validated: 0 … 124, years < 65,536) fit in 16 bits: one int64 key
-    # per row sorts much faster than four columns
-    key = (pos << 32) | (k1 << 16) | k2
-    order = np.lexsort((area, key))
-    pos, k1, k2, area, key = pos[order], k1[order], k2[order], area[order], key[order]
-    new = np.ones(len(area), dtype=bool)
-    new[1:] = key[1:] != key[:-1]
-    starts = np.flatnonzero(new)
+    pos, k1, k2, area = _reduce(flat)  # a county is in one task only: nothing left to add
     out = pd.DataFrame(
         {
-            "county_id": county_ids[pos[starts]],
-            keys[0]: k1[starts],
-            keys[1]: k2[starts],
-            # 1 ha = 10,000 m²
-            "area_ha": np.add.reduceat(area, starts) / 1e4,
+            "county_id": county_ids[pos],
+            keys[0]: k1,
+            keys[1]: k2,
+            "area_ha": area / 1e4,  # 1 ha = 10,000 m²
         }
     )
     log.debug("%s: %d rows", what, len(out))
