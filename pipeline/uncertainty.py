@@ -263,6 +263,10 @@ def monte_carlo(
         for (name, _), v in zip(PERCENTILES.items(), np.percentile(e, pct, axis=1)):
             out[f"voucher_ha_{name}"][sl] = v
         out["p_demand"][sl] = np.where(ok, (e < -tol).mean(axis=1), np.nan)
+        if cfg.price is None:  # one price for all draws: Q's percentiles are E's times q
+            for name in PERCENTILES:
+                out[f"value_yuan_{name}"][sl] = out[f"voucher_ha_{name}"][sl] * float(price)
+            continue
         e *= q_d[None, :]
         for (name, _), v in zip(PERCENTILES.items(), np.percentile(e, pct, axis=1)):
             out[f"value_yuan_{name}"][sl] = v

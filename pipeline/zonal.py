@@ -319,46 +319,59 @@ def _pieces(county_geoms: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.n
     county intersected with one grid cell), so areas summed over pieces are the county's areas.
     Returns the pieces and, for each, the id (from ``ids``) of its county.
     """
-    pieces, owner = [], []
-    for i, geom in zip(ids, county_geoms):
-        parts = _subdivide(geom, geom, geom.bounds)
-        # clip_by_rect is fast but promises no validity: each piece was checked, and the pieces
-        # must still add up to the county; should they not, cut that county exactly
-        if not np.isclose(sum(p.area for p in parts), geom.area, rtol=1e-9, atol=0):
-            parts = _subdivide(geom, geom, geom.bounds, exact=True)
-        pieces.extend(parts)
-        owner.extend([i] * len(parts))
-    return np.array(pieces, dtype=object), np.array(owner, dtype=np.int64)
+    county_geoms = np.asarray(county_geoms, dtype=object)
+    pieces, county, boxes, cut = _halve(county_geoms, exact=False)
+    # clip_by_rect is fast but promises no validity: a cut piece that is not valid is cut again
+    # exactly, and a county whose pieces do not add up to it is cut exactly throughout
+    bad = np.flatnonzero(cut & ~shapely.is_valid(pieces))
+    for k in bad:
+        pieces[k] = _polygons_only(
+            shapely.intersection(county_geoms[county[k]], shapely.box(*boxes[k]))
+        )
+    area = shapely.area(pieces)
+    total = np.bincount(county, weights=area, minlength=len(county_geoms))
+    off = np.flatnonzero(~np.isclose(total, shapely.area(county_geoms), rtol=1e-9, atol=0))
+    if len(off):
+        keep = ~np.isin(county, off)
+        again, again_county, _, _ = _halve(county_geoms[off], exact=True)
+        pieces = np.concatenate([pieces[keep], again])
+        county = np.concatenate([county[keep], off[again_county]])
+        area = shapely.area(pieces)
+    nonzero = area > 0
+    return pieces[nonzero], np.asarray(ids)[county[nonzero]]
 
 
-def _subdivide(
-    part: shapely.Geometry,
-    county: shapely.Geometry,
-    box: tuple[float, float, float, float],
-    exact: bool = False,
-) -> list[shapely.Geometry]:
-    """``part`` (= ``county`` ∩ ``box``) cut in halves until each piece is small enough."""
-    if shapely.get_num_coordinates(part) <= MAX_PIECE_VERTICES:
-        if part is not county and not shapely.is_valid(part):  # rare: cut this one exactly
-            part = _polygons_only(shapely.intersection(county, shapely.box(*box)))
-        return [part] if not part.is_empty and part.area > 0 else []
-    xmin, ymin, xmax, ymax = box
-    if xmax - xmin >= ymax - ymin:
-        mid = (xmin + xmax) / 2
-        halves = [(xmin, ymin, mid, ymax), (mid, ymin, xmax, ymax)]
-    else:
-        mid = (ymin + ymax) / 2
-        halves = [(xmin, ymin, xmax, mid), (xmin, mid, xmax, ymax)]
-    out = []
-    for half in halves:
+def _halve(geoms: np.ndarray, exact: bool) -> tuple[np.ndarray, ...]:
+    """Halve every geometry with more than MAX_PIECE_VERTICES vertices across the longer side of
+    its cell, level by level, all geometries of a level in one vectorized call. Returns the
+    pieces, the index of each one's geometry, its cell (xmin, ymin, xmax, ymax) and whether it
+    was cut (False: the geometry itself)."""
+    part, owner, box = geoms, np.arange(len(geoms)), shapely.bounds(geoms)
+    done: list[tuple[np.ndarray, ...]] = []
+    level = 0
+    while len(part):
+        small = shapely.get_num_coordinates(part) <= MAX_PIECE_VERTICES
+        done.append((part[small], owner[small], box[small], np.full(small.sum(), level > 0)))
+        level += 1
+        part, owner, box = part[~small], owner[~small], box[~small]
+        wide = (box[:, 2] - box[:, 0]) >= (box[:, 3] - box[:, 1])
+        low, high = box.copy(), box.copy()
+        mid_x, mid_y = (box[:, 0] + box[:, 2]) / 2, (box[:, 1] + box[:, 3]) / 2
+        low[wide, 2] = high[wide, 0] = mid_x[wide]
+        low[~wide, 3] = high[~wide, 1] = mid_y[~wide]
+        part = np.concatenate([part, part])
+        owner = np.concatenate([owner, owner])
+        box = np.concatenate([low, high])
         if exact:
-            cut = shapely.intersection(part, shapely.box(*half))
+            part = shapely.intersection(part, shapely.box(*box.T))
         else:
-            cut = shapely.clip_by_rect(part, *half)  # ~10× faster than a general intersection
-        cut = _polygons_only(cut)
-        if not cut.is_empty:
-            out.extend(_subdivide(cut, county, half, exact))
-    return out
+            # shapely's clip_by_rect takes one rectangle; its ufunc takes one per geometry
+            part = shapely.lib.clip_by_rect(part, *box.T.copy())
+        odd = ~np.isin(shapely.get_type_id(part), (3, 6))
+        part[odd] = [_polygons_only(g) for g in part[odd]]
+        keep = ~shapely.is_empty(part)
+        part, owner, box = part[keep], owner[keep], box[keep]
+    return tuple(np.concatenate(x) for x in zip(*done))
 
 
 def _polygons_only(geom: shapely.Geometry) -> shapely.Geometry:
