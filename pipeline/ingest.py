@@ -91,6 +91,12 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
     # the GIL
     vector_years = [y for y, e in entries.items() if e.format == "vector"]
     found: dict[str, list[Problem]] = {"counties": [], **{str(y): [] for y in vector_years}}
+    files = [catalog.datasets.counties.path, catalog.datasets.socioeconomic.path]
+    files += [catalog.datasets.landuse[y].path for y in years]
+    # the checksums (for resuming) are read meanwhile too; hashing releases the GIL
+    hashing = ThreadPoolExecutor(max_workers=1)
+    sums = {p: hashing.submit(_checksum_if_there, p) for p in files}
+    hashing.shutdown(wait=False)
     with ThreadPoolExecutor(max_workers=1 + len(vector_years)) as pool:
         counties_job = pool.submit(
             _collect, found["counties"], _read_counties, catalog.datasets.counties, config, crs,
@@ -112,10 +118,8 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
     )  # fmt: skip
     if problems:
         raise InputError(problems)
-    files = [catalog.datasets.counties.path, catalog.datasets.socioeconomic.path]
-    files += [catalog.datasets.landuse[y].path for y in years]
     raster_crs = {y: entries[y].crs for y in rasters if entries[y].crs}
-    checksums = {str(p): checksum(p) for p in files}
+    checksums = {str(p): job.result() or checksum(p) for p, job in sums.items()}
     return Inputs(counties, landuse, socio, sorted(notes), checksums, rasters, raster_crs)
 
 
@@ -125,6 +129,13 @@ def _collect(problems: list[Problem], fn: Callable[..., T], *args: object) -> T 
         return fn(*args)
     except InputError as exc:
         problems.extend(exc.problems)
+        return None
+
+
+def _checksum_if_there(path: Path) -> str | None:
+    try:
+        return checksum(path)
+    except OSError:  # a missing file is reported by the reader, with its fix
         return None
 
 
