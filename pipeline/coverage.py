@@ -52,8 +52,7 @@ def overlap_suspects(
         rings.x, rings.y, rings.ring_off, rings.geom_rings, rings.sign, subset
     )
     key = _keys(x0, y0, x1, y1)
-    order = np.argsort(key)
-    suspect, unmatched = _match(order, key, x0, y0, x1, y1, owner, len(geoms))
+    suspect, unmatched = _match(key, x0, y0, x1, y1, owner, len(geoms))
     u = np.flatnonzero(unmatched)
     if len(u):
         # unmatched edges meeting other than at a shared end point
@@ -119,55 +118,48 @@ def _keys(x0, y0, x1, y1):
 
 
 @numba.njit(nogil=True, cache=True)
-def _match(order, key, x0, y0, x1, y1, owner, n_geoms):
-    """Pair each edge with its reverse. Returns suspect polygons (same-direction duplicates,
-    edges shared by three or more, a polygon meeting itself) and the unmatched edges."""
+def _match(key, x0, y0, x1, y1, owner, n_geoms):
+    """Pair each edge with its reverse, through a hash table (open addressing, at most half
+    full). Returns suspect polygons (same-direction duplicates, edges shared by three or more, a
+    polygon meeting itself) and the unmatched edges."""
+    n = len(key)
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = np.uint64(size - 1)
+    table = np.full(size, -1, dtype=np.int64)
+    head = np.empty(n, dtype=np.int64)  # the first edge with the same end points
+    count = np.zeros(n, dtype=np.int64)  # how many edges have them, kept at the first
+    hashes = key.view(np.uint64)
+    for i in range(n):
+        h = hashes[i] & mask
+        while True:
+            j = table[h]
+            if j < 0:
+                table[h] = i
+                head[i] = i
+                count[i] = 1
+                break
+            fwd = x0[j] == x0[i] and y0[j] == y0[i] and x1[j] == x1[i] and y1[j] == y1[i]
+            rev = x0[j] == x1[i] and y0[j] == y1[i] and x1[j] == x0[i] and y1[j] == y0[i]
+            if fwd or rev:
+                head[i] = j
+                count[j] += 1
+                break
+            h = (h + np.uint64(1)) & mask
     suspect = np.zeros(n_geoms, dtype=np.bool_)
-    unmatched = np.zeros(len(x0), dtype=np.bool_)
-    n = len(order)
-    s = 0
-    while s < n:
-        e = s + 1
-        while e < n and key[order[e]] == key[order[s]]:
-            e += 1
-        if e - s == 1:  # the usual cases, without allocating: alone, or an edge and its reverse
-            unmatched[order[s]] = True
-            s = e
-            continue
-        i, j = order[s], order[s + 1]
-        if (
-            e - s == 2
-            and x0[j] == x1[i]
-            and y0[j] == y1[i]
-            and x1[j] == x0[i]
-            and y1[j] == y0[i]
-            and owner[i] != owner[j]
-        ):
-            s = e
-            continue
-        # a run of equal hashes: group by exact end points (a hash collision splits the run)
-        done = np.zeros(e - s, dtype=np.bool_)
-        group = np.empty(e - s, dtype=np.int64)
-        for a in range(s, e):
-            if done[a - s]:
-                continue
-            i = order[a]
-            group[0], m, same = i, 1, False
-            for b in range(a + 1, e):
-                j = order[b]
-                fwd = x0[j] == x0[i] and y0[j] == y0[i] and x1[j] == x1[i] and y1[j] == y1[i]
-                rev = x0[j] == x1[i] and y0[j] == y1[i] and x1[j] == x0[i] and y1[j] == y0[i]
-                if fwd or rev:
-                    done[b - s] = True
-                    group[m] = j
-                    m += 1
-                    same = same or fwd
-            if m == 1:
-                unmatched[i] = True
-            elif m > 2 or same or owner[group[0]] == owner[group[1]]:
-                for g in range(m):
-                    suspect[owner[group[g]]] = True
-        s = e
+    unmatched = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        r = head[i]
+        if count[r] == 1:
+            unmatched[i] = True
+        elif count[r] > 2:
+            suspect[owner[i]] = True
+        elif i != r:  # the second of a pair: fine if it is the first's reverse, in another polygon
+            rev = x0[r] == x1[i] and y0[r] == y1[i] and x1[r] == x0[i] and y1[r] == y0[i]
+            if not rev or owner[r] == owner[i]:
+                suspect[owner[i]] = True
+                suspect[owner[r]] = True
     return suspect, unmatched
 
 
