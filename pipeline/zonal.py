@@ -22,6 +22,7 @@ row order of the input.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -83,33 +84,39 @@ def zonal_areas(
         y: (np.asarray(landuse[y].geometry.values), landuse[y]["class_code"].to_numpy())
         for y in years
     }
-    trees = {y: shapely.STRtree(arrays[y][0]) for y in years}
     first = years[0]
     identical = identical or {}
-    match = {
-        y: identical[y] if y in identical else identical_polygons(arrays[y][0], arrays[first][0])
-        for y in years[1:]
-    }
-    tasks = []
-    for positions in groups:
-        # Each task gets its own copy of its counties: it prepares them, and GEOS prepared
-        # geometries build their indexes lazily, so sharing one between threads crashes.
-        c_geoms = shapely.from_wkb(shapely.to_wkb(counties.geometry.values[positions]))
-        per_year, cands = {}, {}
-        for y in years:
-            # bounding-box candidates only: the exact predicates run inside the task
-            cands[y] = np.unique(trees[y].query(c_geoms)[1])
-            per_year[y] = (arrays[y][0][cands[y]], arrays[y][1][cands[y]])
-        # the first-year match of each later-year candidate, as an index among the task's own
-        # first-year candidates (an identical polygon has the same bounding box: it is one)
-        local = np.full(len(arrays[first][0]), -1, dtype=np.int64)
-        local[cands[first]] = np.arange(len(cands[first]))
-        matches = {}
-        for y in years[1:]:
-            m = match[y][cands[y]]
-            matches[y] = np.where(m >= 0, local[np.maximum(m, 0)], -1)
-        path = cache.path("zonal", [*years, transitions, *ids[positions]]) if cache else None
-        tasks.append((path, _partition_task, positions, c_geoms, per_year, transitions, matches))
+    with ThreadPoolExecutor(max_workers=max(2, engine.n_workers)) as pool:  # GEOS drops the GIL
+        trees = dict(zip(years, pool.map(shapely.STRtree, [arrays[y][0] for y in years])))
+        match = {
+            y: identical[y]
+            if y in identical
+            else identical_polygons(arrays[y][0], arrays[first][0])
+            for y in years[1:]
+        }
+
+        def task(positions: np.ndarray) -> tuple:
+            # Each task gets its own copy of its counties: it prepares them, and GEOS prepared
+            # geometries build their indexes lazily, so sharing one between threads crashes.
+            c_geoms = shapely.from_wkb(shapely.to_wkb(counties.geometry.values[positions]))
+            per_year, cands = {}, {}
+            for y in years:
+                # bounding-box candidates only (sorted): the exact predicates run in the task
+                cands[y] = np.unique(trees[y].query(c_geoms)[1])
+                per_year[y] = (arrays[y][0][cands[y]], arrays[y][1][cands[y]])
+            # the first-year match of each later-year candidate, as an index among the task's
+            # own first-year candidates (an identical polygon has the same bounding box)
+            matches = {}
+            for y in years[1:]:
+                m = match[y][cands[y]]
+                at = np.minimum(np.searchsorted(cands[first], m), max(len(cands[first]) - 1, 0))
+                found = (m >= 0) & (cands[first][at] == m) if len(cands[first]) else m < -1
+                matches[y] = np.where(found, at, -1)
+            key = [*years, transitions, *ids[positions]]
+            path = cache.path("zonal", key) if cache else None
+            return (path, _partition_task, positions, c_geoms, per_year, transitions, matches)
+
+        tasks = list(pool.map(task, groups))
     parts = engine.map(cached, tasks, desc="zonal areas")
     class_areas = _sum([p["areas"] for p in parts], ids, ["year", "class_code"], "class_areas")
     trans = None
