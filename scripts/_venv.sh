@@ -13,6 +13,8 @@ if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
   echo "[setup] installing ecovoucher and its dependencies into .venv"
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".[test]"
+  echo "[setup] compiling the numba kernels (once; cached beside the modules)"
+  .venv/bin/python -m pipeline.kernels
   cp pyproject.toml "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
