@@ -83,3 +83,22 @@ def test_a_subset_is_screened_among_itself():
     )
     assert set(overlap_suspects(geoms).tolist()) == {0, 1, 2}
     assert len(overlap_suspects(geoms, subset=np.array([0, 2]))) == 0
+
+
+def test_near_copy_with_extra_vertices_a_few_ulps_off_is_found():
+    # Q is the triangle P with a vertex added on each edge, each a few units in the last place
+    # off the edge (found by the reviewer's fuzzing): Q overlaps P almost wholly (2,720 m²), but
+    # P's edges lie in slivers of Q thinner than rounding, where a midpoint test without a margin
+    # missed it
+    p = shapely.from_wkt(
+        "POLYGON ((-1420822.17563889 2346192.100567234, -1420890.437091711 2346124.8065159675, "
+        "-1420835.2185020887 2346099.5523831043, -1420822.17563889 2346192.100567234))"
+    )
+    q = shapely.from_wkt(
+        "POLYGON ((-1420822.17563889 2346192.100567234, -1420857.358786861 2346157.4160349625, "
+        "-1420890.437091711 2346124.8065159675, -1420846.4709892264 2346104.69868994, "
+        "-1420835.2185020887 2346099.5523831043, -1420825.5732427204 2346167.992205433, "
+        "-1420822.17563889 2346192.100567234))"
+    )
+    assert shapely.area(shapely.intersection(p, q)) > 2700
+    assert _suspects(p, q) == {0, 1}
