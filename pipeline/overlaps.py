@@ -132,9 +132,11 @@ def _near(geoms: np.ndarray, c_geoms: np.ndarray) -> np.ndarray:
     return np.flatnonzero(near)
 
 
-def _neighbour_pairs(geoms: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+def _neighbour_pairs(
+    geoms: np.ndarray, flagged: np.ndarray, tree: shapely.STRtree | None = None
+) -> np.ndarray:
     """Each (a, b), a < b, of a flagged polygon and a polygon whose bounding box meets it, once."""
-    i, j = shapely.STRtree(geoms).query(geoms[flagged])
+    i, j = (tree or shapely.STRtree(geoms)).query(geoms[flagged])
     a, b = np.minimum(flagged[i], j), np.maximum(flagged[i], j)
     key = np.unique(a[a < b] * len(geoms) + b[a < b])  # one int64 per pair: a fast unique
     return np.stack([key // len(geoms), key % len(geoms)], axis=1)
@@ -151,16 +153,19 @@ def _overlaps_of(
     as overlaps turn up, the neighbours of every polygon found overlapping. The screen puts a
     flagged polygon in every connected overlapping region, so following overlaps from there
     reaches every overlapping pair (two overlapping tiles of a layer, say, whose inner edges the
-    screen sees as matched). Overlaps below the tolerance (rounding where neighbours do not share
-    vertices) are not followed. ``changed``: if given, pairs of two unchanged polygons are
-    skipped."""
+    screen sees as matched). Every overlap is followed, however small: a region can be connected
+    through slivers below the reporting tolerance (a layer whose neighbours do not share vertices
+    pays for that with more pair tests). ``changed``: if given, pairs of two unchanged polygons
+    are skipped, and ``flagged`` must hold every changed polygon near the counties (then all
+    pairs that can overlap are tested in the first round)."""
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     tested = np.zeros(len(geoms), dtype=bool)
     seen: np.ndarray = np.zeros(0, dtype=np.int64)  # pairs tested so far, as a * n + b
     frontier = np.asarray(flagged, dtype=np.int64)
+    tree = shapely.STRtree(geoms) if len(frontier) else None
     while len(frontier):
         tested[frontier] = True
-        ab = _neighbour_pairs(geoms, frontier)
+        ab = _neighbour_pairs(geoms, frontier, tree)
         if changed is not None:
             ab = ab[changed[ab[:, 0]] | changed[ab[:, 1]]]
         key = ab[:, 0] * len(geoms) + ab[:, 1]
@@ -172,11 +177,11 @@ def _overlaps_of(
         tasks = [(geoms, ab[c, 0], ab[c, 1]) for c in np.array_split(np.arange(len(ab)), n_chunks)]
         hits = engine.map(_overlaps_in_chunk, tasks, desc=f"overlap check {year}")
         found.extend(hits)
-        big = [h[2] > OVERLAP_TOLERANCE_HA * 1e4 for h in hits]  # hm² → m²
-        overlapping = np.unique(
-            np.concatenate([np.concatenate([h[0][b], h[1][b]]) for h, b in zip(hits, big)])
-        )
-        near = np.unique(shapely.STRtree(geoms).query(geoms[overlapping])[1])
+        overlapping = np.unique(np.concatenate([np.concatenate([h[0], h[1]]) for h in hits]))
+        if changed is not None:
+            # every changed polygon was flagged, so every pair with one has been tested
+            break
+        near = np.unique(tree.query(geoms[overlapping])[1])
         frontier = near[~tested[near]]
     return found
 

@@ -131,9 +131,13 @@ def zonal_areas(
 def identical_polygons(
     later: np.ndarray, first: np.ndarray, rings: tuple[Rings, Rings] | None = None
 ) -> np.ndarray:
-    """For each polygon of ``later``, the index of an identical polygon (the same rings and
-    coordinates, bit for bit) in ``first``, or −1. RESDC updates a period's map from the previous
-    one, so most polygons recur as they are. ``rings``: their :class:`Rings`, if at hand."""
+    """For each polygon of ``later``, the index of an identical polygon in ``first``, or −1.
+    RESDC updates a period's map from the previous one, so most polygons recur as they are.
+
+    Identical means the same planar shape, bit for bit: the same rings in the same order, the
+    same shells and coordinates (x, y; a Polygon equals a one-part MultiPolygon of it, and Z is
+    ignored). The match is one to one: a second copy of a polygon in ``later`` gets −1 (it is new
+    area, and the overlap check must see it). ``rings``: their :class:`Rings`, if at hand."""
     if not len(later) or not len(first):
         return np.full(len(later), -1, dtype=np.int64)
     rl, rf = rings or (Rings.of(later), Rings.of(first))
@@ -153,6 +157,12 @@ def identical_polygons(
         same = rl.same(todo, rf, cand)
         out[todo[same]] = cand[same]
         step += 1
+    # one to one: only the first later polygon keeps a first-year polygon it shares with others
+    matched = np.flatnonzero(out >= 0)
+    _, first_of = np.unique(out[matched], return_index=True)
+    repeat = np.ones(len(matched), dtype=bool)
+    repeat[first_of] = False
+    out[matched[repeat]] = -1
     return out
 
 

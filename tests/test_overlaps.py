@@ -82,3 +82,39 @@ def test_two_overlapping_tiles_are_found_whole_and_resolved():
     resolved = np.asarray(out[2010].geometry.values)
     # resolved: the polygons' areas add up to the area they cover, 60 km × 40 km
     assert shapely.area(resolved).sum() == pytest.approx(60_000 * 40_000, rel=1e-9)
+
+
+def _square_county(size: float) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"county_id": ["c"], "area_m2": [size * size]},
+        geometry=[shapely.box(0, 0, size, size)],
+        crs=CRS,
+    )
+
+
+def test_a_polygon_copied_in_a_later_year_is_reported():
+    # 2020 holds cell 0 twice: the copy recurs from 2010 like the original, but is new area
+    # (100 m × 100 m = 1 ha counted twice), so it must not pass as "unchanged"
+    cells = [shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100)]
+    counties = _square_county(200)
+    lu = {2010: _gdf(cells), 2020: _gdf([*cells, cells[0]])}
+    with pytest.raises(InputError, match=r"landuse 2020: 1 pairs .* 1\.00 ha"):
+        check_overlaps(counties, lu, Engine(workers=1, progress=False))
+
+
+def test_overlap_reached_only_through_slivers_is_found():
+    # (from the review) two nested sets: A = frame with a hole, a ring, a core; B = a ring and a
+    # core 5 mm smaller. The rings overlap their neighbours by < 1 m² (10.02² − 10² = 0.40 m²
+    # and 10² − 9.99² = 0.20 m²), the cores by 9.99² = 99.80 m²; only the rings are flagged.
+    def ring(outer, inner):
+        return shapely.Polygon(shapely.box(*outer).exterior, [shapely.box(*inner).exterior])
+
+    geoms = [
+        ring((0, 0, 100, 100), (44.98, 44.98, 55.02, 55.02)),
+        ring((44.98, 44.98, 55.02, 55.02), (45, 45, 55, 55)),
+        shapely.box(45, 45, 55, 55),
+        ring((44.99, 44.99, 55.01, 55.01), (45.005, 45.005, 54.995, 54.995)),
+        shapely.box(45.005, 45.005, 54.995, 54.995),
+    ]
+    with pytest.raises(InputError, match=r"1 pairs of land-use polygons overlap, 0\.01 ha"):
+        check_overlaps(_square_county(100), {2010: _gdf(geoms)}, Engine(workers=1, progress=False))

@@ -10,7 +10,13 @@ import shapely
 
 from pipeline.config import DEFAULT_EQUAL_AREA_CRS
 from pipeline.engine import Engine
-from pipeline.zonal import MAX_PIECE_VERTICES, _pieces, _polygons_only, zonal_areas
+from pipeline.zonal import (
+    MAX_PIECE_VERTICES,
+    _pieces,
+    _polygons_only,
+    identical_polygons,
+    zonal_areas,
+)
 
 CRS = DEFAULT_EQUAL_AREA_CRS
 
@@ -129,3 +135,12 @@ def test_clipping_leftovers_without_area_are_dropped():
     assert _polygons_only(shapely.GeometryCollection([line, point])).is_empty
     kept = _polygons_only(shapely.GeometryCollection([shapely.box(0, 0, 1, 1), point]))
     assert kept.area == 1.0  # the 1 × 1 square
+
+
+def test_identical_polygons_match_one_to_one():
+    # later: [A, B, A, A reversed]; first: [B, A] → A matches first[1] once, B first[0]; the
+    # second copy of A is new area (−1); a reversed ring is another representation (−1)
+    a, b = shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)
+    a_rev = shapely.Polygon(a.exterior.coords[::-1])
+    got = identical_polygons(np.array([a, b, a, a_rev]), np.array([b, a]))
+    assert got.tolist() == [1, 0, -1, -1]
