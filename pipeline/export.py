@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -81,12 +82,18 @@ def summary_table(totals: dict[str, float], provenance: dict[str, str]) -> pd.Da
 
 
 def _remove_stale_partials(out_dir: Path) -> None:
-    """Delete temporary files left by runs that were killed (their process is gone)."""
-    for tmp in out_dir.glob(f"{PARTIAL_PREFIX}*-{OUTPUT_NAME}*"):
+    """Delete temporary files and folders (the GeoPackage, the maps) left by runs that were
+    killed (their process is gone)."""
+    for tmp in out_dir.glob(f"{PARTIAL_PREFIX}*"):
         pid = tmp.name[len(PARTIAL_PREFIX) :].split("-", 1)[0]
+        if tmp.is_dir() and pid == str(os.getpid()):
+            continue  # this run's maps, being drawn (see report.MapsInBackground)
         if pid.isdigit() and not _alive(int(pid)):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
 
 
 def _alive(pid: int) -> bool:

@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ import shapely
 import yaml
 
 from pipeline import styling
+from pipeline.atomic import PARTIAL_PREFIX
 from pipeline.codes import RESDC_CLASSES
 
 log = logging.getLogger(__name__)
@@ -103,14 +105,18 @@ class _Data:
 # --------------------------------------------------------------------------------------------
 # The public function
 # --------------------------------------------------------------------------------------------
-def write_report(gpkg: Path, out_dir: Path) -> list[Path]:
+def write_report(gpkg: Path, out_dir: Path, maps: MapsInBackground | None = None) -> list[Path]:
     """Write the project file, figures, tables and ``report.html`` for ``gpkg`` into ``out_dir``;
-    return the paths written (project, figures, tables, report last)."""
+    return the paths written (project, figures, tables, report last). ``maps``: the figures,
+    already being drawn from the same county table (see :class:`MapsInBackground`)."""
     gpkg, out_dir = Path(gpkg), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = _read(gpkg)
     written = [_write_project_file(gpkg, out_dir)]
-    figures = _figures(data, out_dir / "figures")
+    if maps is not None:
+        figures = maps.result(out_dir / "figures")
+    else:
+        figures = _figures(data, out_dir / "figures")
     for png, svg, _ in figures:
         written += [png, svg]
     tables = _tables(data)
@@ -120,6 +126,41 @@ def write_report(gpkg: Path, out_dir: Path) -> list[Path]:
     written.append(report)
     log.info("report: %s and %d other files in %s", report.name, len(written) - 1, out_dir)
     return written
+
+
+class MapsInBackground:
+    """The three maps drawn in a thread while the run finishes its other stages (Monte Carlo and
+    the GeoPackage release the GIL for most of their time, matplotlib holds it). They are drawn
+    into a temporary folder and moved into ``figures/`` by :func:`write_report`;
+    :meth:`discard` removes them when the run fails instead."""
+
+    def __init__(self, counties: gpd.GeoDataFrame, years: tuple[int, int], out_dir: Path) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._tmp = Path(out_dir) / f"{PARTIAL_PREFIX}{os.getpid()}-figures"
+        counties = counties.sort_values("county_id", kind="stable").reset_index(drop=True)
+        data = _Data(Path(), counties, pd.DataFrame(), None, None, None, years, {})
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maps")
+        self._job = pool.submit(_figures, data, self._tmp)
+        pool.shutdown(wait=False)
+
+    def result(self, folder: Path) -> list[tuple[Path, Path, str]]:
+        """Wait for the maps and move them into ``folder``; as :func:`_figures` returns them."""
+        folder.mkdir(parents=True, exist_ok=True)
+        out = []
+        for png, svg, caption in self._job.result():
+            moved = [folder / png.name, folder / svg.name]
+            for src, dst in zip((png, svg), moved):
+                os.replace(src, dst)
+            out.append((*moved, caption))
+        self.discard()
+        return out
+
+    def discard(self) -> None:
+        """Wait for the drawing to stop and remove the temporary folder."""
+        with contextlib.suppress(Exception):
+            self._job.result()
+        shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from pipeline.export import write_geopackage
 from pipeline.ingest import Inputs, checksum, ingest
 from pipeline.market import clear_market
 from pipeline.overlaps import check_overlaps
-from pipeline.report import write_report
+from pipeline.report import MapsInBackground, write_report
 from pipeline.resume import PartitionCache
 from pipeline.uncertainty import monte_carlo
 from pipeline.zonal import PARTITION_SIZE, ZONAL_FORMAT, ZonalResult, zonal_areas
@@ -161,35 +161,40 @@ def run_pipeline(
             )
             accounts.totals.update(cleared.totals)
             layers["trades"] = cleared.trades
-    if config.uncertainty is not None:
-        with _stage("uncertainty", seconds):
-            nat = config.national[config.years.target]
-            mc = monte_carlo(
-                class_areas,
-                accounts.county_vouchers,
-                coefficients.k,
-                (nat.gdp_per_capita_yuan, nat.population_density_per_km2),
-                config.price_yuan_per_ha,
-                config.uncertainty,
+    # the maps need only the county table as it now stands: draw them while the rest runs
+    maps = MapsInBackground(accounts.county_vouchers, years, Path(out_dir))
+    try:
+        if config.uncertainty is not None:
+            with _stage("uncertainty", seconds):
+                nat = config.national[config.years.target]
+                mc = monte_carlo(
+                    class_areas,
+                    accounts.county_vouchers,
+                    coefficients.k,
+                    (nat.gdp_per_capita_yuan, nat.population_density_per_km2),
+                    config.price_yuan_per_ha,
+                    config.uncertainty,
+                    years=years,
+                    baseline_areas=accounts.baseline_areas,
+                )
+                _join(accounts, mc.county_columns)
+                accounts.totals.update(mc.totals)
+        with _stage("export", seconds):
+            provenance = _provenance(catalog, config, coefficients, inputs, engine, started)
+            gpkg = write_geopackage(
+                Path(out_dir),
+                {
+                    "county_vouchers": accounts.county_vouchers,
+                    **{name: df for name, df in layers.items() if df is not None},
+                },
+                accounts.totals,
+                provenance,
                 years=years,
-                baseline_areas=accounts.baseline_areas,
             )
-            _join(accounts, mc.county_columns)
-            accounts.totals.update(mc.totals)
-    with _stage("export", seconds):
-        provenance = _provenance(catalog, config, coefficients, inputs, engine, started)
-        gpkg = write_geopackage(
-            Path(out_dir),
-            {
-                "county_vouchers": accounts.county_vouchers,
-                **{name: df for name, df in layers.items() if df is not None},
-            },
-            accounts.totals,
-            provenance,
-            years=years,
-        )
-    with _stage("report", seconds):
-        report_files = write_report(gpkg, Path(out_dir))
+        with _stage("report", seconds):
+            report_files = write_report(gpkg, Path(out_dir), maps)
+    finally:
+        maps.discard()
     log.info("wrote %s and %d report files (figures, tables, report.html)", gpkg, len(report_files))
     return RunResult(gpkg, accounts, inputs, seconds)
 

@@ -159,3 +159,27 @@ def test_report_without_styles_or_transitions(tmp_path, run):
     with zipfile.ZipFile(io.BytesIO((copy_dir / "eco_vouchers.qgz").read_bytes())) as zf:
         assert "county_vouchers" in zf.read("eco_vouchers.qgs").decode()
     assert (copy_dir / "report.html") in paths
+
+
+def test_maps_drawn_during_the_run_equal_maps_from_the_geopackage(tmp_path):
+    # run_pipeline draws the maps in a thread from its in-memory county table while the
+    # Monte Carlo and the GeoPackage run; they must be the very maps the GeoPackage gives
+    catalog, config = write_case(tmp_path / "case")
+    out = tmp_path / "out"
+    gpkg = run_pipeline(catalog, config, out, Engine(workers=1, progress=False)).gpkg
+    assert [p.name for p in out.iterdir() if p.name.startswith(".partial-")] == []
+    again = write_report(gpkg, tmp_path / "again")
+    for name in ("vouchers.png", "vouchers.svg", "standard_forest.svg"):
+        drawn = (out / "figures" / name).read_bytes()
+        assert drawn == next(p for p in again if p.name == name).read_bytes(), name
+
+
+def test_maps_of_a_failed_run_are_removed(run, tmp_path):
+    import pyogrio
+
+    from pipeline.report import MapsInBackground
+
+    counties = pyogrio.read_dataframe(run[0], layer="county_vouchers")
+    maps = MapsInBackground(counties, (2010, 2018), tmp_path)
+    maps.discard()  # what run_pipeline does when a later stage fails
+    assert list(tmp_path.iterdir()) == []
