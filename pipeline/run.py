@@ -146,9 +146,6 @@ def run_pipeline(
             zonal = _vector_zonal(inputs, config, engine, catalog, partition_size, cache)
         class_areas = zonal.class_areas
     _check_coverage_at_all(class_areas, inputs, catalog, config)
-    # the land use is summed up now: let its geometries go before the later stages (~1.3 GB for
-    # a national run)
-    inputs.landuse = {}
     with _stage("accounting", seconds):
         accounts = account(inputs.counties, class_areas, inputs.socio, config, coefficients)
         _warn_coverage(accounts, config)
