@@ -13,7 +13,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -49,6 +49,14 @@ class Inputs:
     checksums: dict[str, str] = field(default_factory=dict)  # file → sha256
     rasters: dict[int, Path] = field(default_factory=dict)  # raster years: year → GeoTIFF
     raster_crs: dict[int, str] = field(default_factory=dict)  # raster years: catalog crs, if any
+    #: checks whose outcome is only a warning and a note, still running (see :meth:`settle`)
+    background: list[Future] = field(default_factory=list)
+
+    def settle(self) -> None:
+        """Wait for the background checks (their warnings are logged and noted by then)."""
+        for job in self.background:
+            job.result()
+        self.background = []
 
 
 def ingest(catalog: Catalog, config: Config) -> Inputs:
@@ -120,7 +128,16 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
         raise InputError(problems)
     raster_crs = {y: entries[y].crs for y in rasters if entries[y].crs}
     checksums = {str(p): job.result() or checksum(p) for p, job in sums.items()}
-    return Inputs(counties, landuse, socio, sorted(notes), checksums, rasters, raster_crs)
+    notes.sort()
+    inputs = Inputs(counties, landuse, socio, notes, checksums, rasters, raster_crs)
+    # Counties overlapping each other are only a warning: that check (~1 s nationally) runs
+    # beside the next stages, whose threads leave CPU to spare; Inputs.settle() waits for it.
+    checking = ThreadPoolExecutor(max_workers=1, thread_name_prefix="county-overlaps")
+    inputs.background.append(
+        checking.submit(_warn_county_overlaps, counties, catalog.datasets.counties.path, notes)
+    )
+    checking.shutdown(wait=False)
+    return inputs
 
 
 def _collect(problems: list[Problem], fn: Callable[..., T], *args: object) -> T | None:
@@ -451,7 +468,11 @@ def _read_counties(
             f"counties with no area (degenerate polygons): {_ids(flat)}. Fix their boundaries.",
             where,
         )
-    overlapping = county_overlaps(out)
+    return out.sort_values("county_id").reset_index(drop=True), all_ids
+
+
+def _warn_county_overlaps(counties: gpd.GeoDataFrame, path: Path, notes: list[str]) -> None:
+    overlapping = county_overlaps(counties)
     if len(overlapping):
         listing = ", ".join(
             f"{r.first} & {r.second} ({r.area_ha:,.4f} ha)"
@@ -461,9 +482,10 @@ def _read_counties(
             f"{len(overlapping)} pairs of counties overlap ({listing}); land use in those strips "
             "counts in both counties. Clean the boundaries if that matters."
         )
+        where = f"counties ({path})"
         notes.append(f"{where}: {msg}")
+        notes.sort()
         log.warning("%s: %s", where, msg)
-    return out.sort_values("county_id").reset_index(drop=True), all_ids
 
 
 def _id_text(v: object) -> str | None:

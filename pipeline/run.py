@@ -74,6 +74,7 @@ def check_inputs(
 
         for year, path in inputs.rasters.items():
             open_grid(year, path, inputs.raster_crs.get(year))
+    inputs.settle()
     return catalog, config, inputs
 
 
@@ -177,6 +178,7 @@ def run_pipeline(
                 _join(accounts, mc.county_columns)
                 accounts.totals.update(mc.totals)
         with _stage("export", seconds):
+            inputs.settle()  # the county overlap warning is in the notes by now
             provenance = _provenance(catalog, config, coefficients, inputs, engine, started)
             gpkg = write_geopackage(
                 Path(out_dir),
