@@ -277,3 +277,18 @@ def test_overlapping_counties_are_a_warning_with_hectares(tmp_path, capsys):
     code, err = _run_cli(catalog, config, tmp_path / "out", capsys)
     assert code == 0, err
     assert "1 pairs of counties overlap (110101 & 130102 (1,000.0000 ha))" in err
+
+
+def test_command_exits_with_its_code_and_message(tmp_path):
+    # `python -m pipeline` leaves through os._exit (no interpreter teardown): the message must
+    # still reach stderr and the code the shell
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    missing = tmp_path / "no_such_catalog.yaml"
+    cmd = [sys.executable, "-m", "pipeline", "validate", "--catalog", str(missing), "--config",
+           str(missing)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert proc.returncode == 2
+    assert f"catalog {missing}: file not found" in proc.stderr
