@@ -111,7 +111,7 @@ def write_report(gpkg: Path, out_dir: Path, maps: MapsInBackground | None = None
     already being drawn from the same county table (see :class:`MapsInBackground`)."""
     gpkg, out_dir = Path(gpkg), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = _read(gpkg)
+    data = _read(gpkg, geometry=maps is None)  # the maps are the only use of the shapes
     written = [_write_project_file(gpkg, out_dir)]
     if maps is not None:
         figures = maps.result(out_dir / "figures")
@@ -166,9 +166,9 @@ class MapsInBackground:
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
-def _read(gpkg: Path) -> _Data:
+def _read(gpkg: Path, geometry: bool = True) -> _Data:
     names = {name for name, _ in pyogrio.list_layers(gpkg)}
-    counties = pyogrio.read_dataframe(gpkg, layer="county_vouchers")
+    counties = pyogrio.read_dataframe(gpkg, layer="county_vouchers", read_geometry=geometry)
     counties = counties.sort_values("county_id", kind="stable").reset_index(drop=True)
 
     def table(name: str) -> pd.DataFrame | None:
