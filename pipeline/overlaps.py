@@ -4,14 +4,16 @@ One public function, :func:`check_overlaps`. A land-use layer must be a planar p
 polygons whose interiors intersect would count the shared area twice.
 
 How: each year's polygons whose bounding boxes touch a county of the study area are screened by
-edge matching (:func:`pipeline.coverage.overlap_suspects`), which returns every polygon that takes
-part in an overlap — and, where the layer is messy (neighbours not sharing vertices), others too.
-Only those suspects are tested against their neighbours with the DE-9IM pattern ``2********``
-(interiors share an area; polygons that merely touch pass), in chunks on the engine. A clean,
+edge matching (:func:`pipeline.coverage.overlap_suspects`), which flags at least one polygon over
+every connected region where polygons overlap — and, where the layer is messy (neighbours not
+sharing vertices), others too. The suspects are tested against their neighbours with the DE-9IM
+pattern ``2********`` (interiors share an area; polygons that merely touch pass), in chunks on the
+engine, and every overlap found is followed to the neighbours of its polygons. A clean,
 exactly noded layer (RESDC's polygonized data, the demo) thus costs one screening pass (~1 s for
-560,000 polygons); a messy one costs pair tests where it is messy. The years are screened side by
-side, while the later years' polygons are matched with the first year's (the zonal stage reuses
-that). Overlaps outside every county count nowhere and are not reported.
+560,000 polygons); a messy one costs pair tests where it is messy. The first year is screened
+while the later years' polygons are matched with the first year's (the zonal stage reuses that);
+when the first year is clean, a later year's changed polygons are tested directly instead of
+screening that year. Overlaps outside every county count nowhere and are not reported.
 
 Found overlaps are either an error naming the counties, the hectares and the feature numbers
 (``landuse_overlaps: error``, the default) or resolved: the polygon that comes first in the file
@@ -177,10 +179,10 @@ def _overlaps_of(
         tasks = [(geoms, ab[c, 0], ab[c, 1]) for c in np.array_split(np.arange(len(ab)), n_chunks)]
         hits = engine.map(_overlaps_in_chunk, tasks, desc=f"overlap check {year}")
         found.extend(hits)
-        overlapping = np.unique(np.concatenate([np.concatenate([h[0], h[1]]) for h in hits]))
         if changed is not None:
             # every changed polygon was flagged, so every pair with one has been tested
             break
+        overlapping = np.unique(np.concatenate([np.concatenate([h[0], h[1]]) for h in hits]))
         near = np.unique(tree.query(geoms[overlapping])[1])
         frontier = near[~tested[near]]
     return found
