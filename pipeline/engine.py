@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,16 @@ from tqdm.auto import tqdm
 from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
+
+
+def in_background(fn: Callable[..., Any], *args: Any, name: str) -> Future:
+    """Start ``fn(*args)`` in a thread of its own and return its future (work beside the stages:
+    checksums, a check whose outcome is only a warning, the maps)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    job = pool.submit(fn, *args)
+    pool.shutdown(wait=False)  # the thread ends when fn returns
+    return job
+
 
 #: how long to wait for a dask scheduler to answer (ECOVOUCHER_CONNECT_TIMEOUT overrides)
 CONNECT_TIMEOUT = os.environ.get("ECOVOUCHER_CONNECT_TIMEOUT", "10s")

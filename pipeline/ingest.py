@@ -29,6 +29,7 @@ from pyproj.exceptions import CRSError
 from pipeline.catalog import Catalog, CountiesSource, LanduseSource, SocioSource
 from pipeline.codes import RESDC_CLASSES, roll_up, unknown_codes
 from pipeline.config import Config
+from pipeline.engine import in_background
 from pipeline.errors import InputError, Problem
 from pipeline.overlaps import county_overlaps
 
@@ -102,9 +103,7 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
     files = [catalog.datasets.counties.path, catalog.datasets.socioeconomic.path]
     files += [catalog.datasets.landuse[y].path for y in years]
     # the checksums (for resuming) are read meanwhile too; hashing releases the GIL
-    hashing = ThreadPoolExecutor(max_workers=1)
-    sums = {p: hashing.submit(_checksum_if_there, p) for p in files}
-    hashing.shutdown(wait=False)
+    sums = in_background(_checksums, files, name="checksums")
     with ThreadPoolExecutor(max_workers=1 + len(vector_years)) as pool:
         counties_job = pool.submit(
             _collect, found["counties"], _read_counties, catalog.datasets.counties, config, crs,
@@ -127,16 +126,15 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
     if problems:
         raise InputError(problems)
     raster_crs = {y: entries[y].crs for y in rasters if entries[y].crs}
-    checksums = {str(p): job.result() or checksum(p) for p, job in sums.items()}
+    checksums = {str(p): digest or checksum(p) for p, digest in sums.result().items()}
     notes.sort()
     inputs = Inputs(counties, landuse, socio, notes, checksums, rasters, raster_crs)
     # Counties overlapping each other are only a warning: that check (~1 s nationally) runs
     # beside the next stages, whose threads leave CPU to spare; Inputs.settle() waits for it.
-    checking = ThreadPoolExecutor(max_workers=1, thread_name_prefix="county-overlaps")
+    path = catalog.datasets.counties.path
     inputs.background.append(
-        checking.submit(_warn_county_overlaps, counties, catalog.datasets.counties.path, notes)
+        in_background(_warn_county_overlaps, counties, path, notes, name="county-overlaps")
     )
-    checking.shutdown(wait=False)
     return inputs
 
 
@@ -149,11 +147,16 @@ def _collect(problems: list[Problem], fn: Callable[..., T], *args: object) -> T 
         return None
 
 
-def _checksum_if_there(path: Path) -> str | None:
-    try:
-        return checksum(path)
-    except OSError:  # a missing file is reported by the reader, with its fix
-        return None
+def _checksums(paths: list[Path]) -> dict[Path, str | None]:
+    """:func:`checksum` of each file; None for one that cannot be read (a missing file is
+    reported by its reader, with the fix)."""
+    out: dict[Path, str | None] = {}
+    for path in paths:
+        try:
+            out[path] = checksum(path)
+        except OSError:
+            out[path] = None
+    return out
 
 
 def checksum(path: Path) -> str:

@@ -46,6 +46,7 @@ import yaml
 from pipeline import styling
 from pipeline.atomic import PARTIAL_PREFIX
 from pipeline.codes import RESDC_CLASSES
+from pipeline.engine import in_background
 
 log = logging.getLogger(__name__)
 
@@ -135,14 +136,10 @@ class MapsInBackground:
     :meth:`discard` removes them when the run fails instead."""
 
     def __init__(self, counties: gpd.GeoDataFrame, years: tuple[int, int], out_dir: Path) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
         self._tmp = Path(out_dir) / f"{PARTIAL_PREFIX}{os.getpid()}-figures"
         counties = counties.sort_values("county_id", kind="stable").reset_index(drop=True)
         data = _Data(Path(), counties, pd.DataFrame(), None, None, None, years, {})
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maps")
-        self._job = pool.submit(_figures, data, self._tmp)
-        pool.shutdown(wait=False)
+        self._job = in_background(_figures, data, self._tmp, name="maps")
 
     def result(self, folder: Path) -> list[tuple[Path, Path, str]]:
         """Wait for the maps and move them into ``folder``; as :func:`_figures` returns them."""
