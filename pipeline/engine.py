@@ -49,6 +49,11 @@ class Engine:
     def n_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
 
+    @property
+    def local_threads(self) -> int:
+        """Threads for numpy work in this process (on a cluster: this machine's cores)."""
+        return (os.cpu_count() or 1) if self.scheduler else self.n_workers
+
     def describe(self) -> str:
         if self.scheduler:
             return f"dask.distributed scheduler {self.scheduler}"

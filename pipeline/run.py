@@ -174,6 +174,7 @@ def run_pipeline(
                     config.uncertainty,
                     years=years,
                     baseline_areas=accounts.baseline_areas,
+                    threads=engine.local_threads,
                 )
                 _join(accounts, mc.county_columns)
                 accounts.totals.update(mc.totals)

@@ -33,12 +33,13 @@ Outputs per county: ``voucher_ha_p05, voucher_ha_p50, voucher_ha_p95`` (percenti
 draws, numpy's linear interpolation), ``p_demand`` (share of draws with E < −tolerance, the
 ``demand`` role), and ``value_yuan_p05/p50/p95``. Region totals per draw: demand = Σ|E| over E < 0,
 supply = Σ E over E > 0, net = demand − supply (hm²), and the same in yuan (× q_d); their 5th, 50th
-and 95th percentiles. Computed in blocks of counties × all draws, so memory stays under
-``memory_mb`` while the percentiles are exact.
+and 95th percentiles. Computed in blocks of counties × all draws, a block per thread at a time,
+so memory stays under ``memory_mb`` while the percentiles are exact.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -159,7 +160,9 @@ class UncertaintyConfig(BaseModel):
         None, description="range of the price q, yuan per hm²: {spread} or {low, high[, mode]}"
     )
     memory_mb: int = Field(
-        256, ge=8, description="working memory for one block of counties × draws, MiB"
+        256,
+        ge=8,
+        description="working memory for the blocks of counties × draws computed at once, MiB",
     )
 
 
@@ -186,6 +189,7 @@ def monte_carlo(
     *,
     years: tuple[int, int] | None = None,
     baseline_areas: pd.DataFrame | None = None,
+    threads: int = 1,
 ) -> UncertaintyResult:
     """Percentiles of each county's voucher E and of the region totals over ``cfg.draws`` draws.
 
@@ -195,6 +199,7 @@ def monte_carlo(
     ``county_vouchers``. ``price``: q in yuan per hm². ``baseline_areas`` (county_id, class_code,
     area_ha): the class areas whose k-weighted sum is each county's baseline, when the baseline is
     not the base year's ecological land (protection-rate mode); default: the base-year rows.
+    ``threads``: blocks of counties computed at once (the results do not depend on it).
     """
     ids, static, gdp, pop, voucher = _prepare(county_vouchers)
     base, target = _years(class_areas, years)
@@ -239,37 +244,33 @@ def monte_carlo(
     delta = _area_difference(class_areas, baseline_areas, ids, base, target, codes, k0, static)
     delta, dk = delta[:, varies], dk[:, varies]
 
-    # ---- blocks of counties × all draws ------------------------------------------------------
+    # ---- blocks of counties × all draws, ``threads`` at a time ---------------------------------
     n = len(ids)
-    block = max(1, int(cfg.memory_mb * 2**20 // (draws * 8 * 3)))
-    pct = list(PERCENTILES.values())
+    threads = max(1, threads)
+    # the blocks in flight share memory_mb: e, its where() temporaries, the percentile copy
+    block = max(1, int(cfg.memory_mb * 2**20 // (draws * 8 * 3 * threads)))
     out = {c: np.full(n, np.nan) for c in COUNTY_COLUMNS}
+    dk_t = np.ascontiguousarray(dk.T)
+    q = None if cfg.price is None else q_d
+
+    def one_block(start: int) -> tuple[np.ndarray, np.ndarray]:
+        sl = slice(start, min(start + block, n))
+        return _county_block(
+            sl, static, delta, dk_t, gdp, pop, factor, voucher, q, float(price), out
+        )
+
+    starts = range(0, n, block)
+    if threads > 1 and len(starts) > 1:  # numpy releases the GIL in the heavy parts
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            sums = list(pool.map(one_block, starts))
+    else:
+        sums = [one_block(s) for s in starts]
+    # added in block order: the totals do not depend on which thread finished first
     demand_d = np.zeros(draws)
     supply_d = np.zeros(draws)
-    dk_t = np.ascontiguousarray(dk.T)
-    tol = BALANCED_TOLERANCE_HA
-    for start in range(0, n, block):
-        sl = slice(start, min(start + block, n))
-        e = np.repeat(static[sl, None], draws, axis=1)
-        if len(varies):
-            e += delta[sl] @ dk_t
-        # the same order of products as accounting: (ΔM · G) · P, then the national factor
-        e *= gdp[sl, None]
-        e *= pop[sl, None]
-        e *= factor[None, :]
-        demand_d -= np.where(e < 0, e, 0.0).sum(axis=0)
-        supply_d += np.where(e > 0, e, 0.0).sum(axis=0)
-        ok = np.isfinite(voucher[sl])
-        for (name, _), v in zip(PERCENTILES.items(), np.percentile(e, pct, axis=1)):
-            out[f"voucher_ha_{name}"][sl] = v
-        out["p_demand"][sl] = np.where(ok, (e < -tol).mean(axis=1), np.nan)
-        if cfg.price is None:  # one price for all draws: Q's percentiles are E's times q
-            for name in PERCENTILES:
-                out[f"value_yuan_{name}"][sl] = out[f"voucher_ha_{name}"][sl] * float(price)
-            continue
-        e *= q_d[None, :]
-        for (name, _), v in zip(PERCENTILES.items(), np.percentile(e, pct, axis=1)):
-            out[f"value_yuan_{name}"][sl] = v
+    for block_demand, block_supply in sums:
+        demand_d += block_demand
+        supply_d += block_supply
 
     county_columns = pd.DataFrame(out, index=pd.Index(ids, name="county_id"))
     region = pd.DataFrame(
@@ -295,6 +296,7 @@ def monte_carlo(
         "supply_value_yuan": supply_d * q_d,
         "net_value_yuan": (demand_d - supply_d) * q_d,
     }
+    pct = list(PERCENTILES.values())
     for key, values in series.items():
         for (name, _), v in zip(PERCENTILES.items(), np.percentile(values, pct)):
             totals[f"{key}_{name}"] = float(v)
@@ -304,6 +306,45 @@ def monte_carlo(
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _county_block(
+    sl: slice,
+    static: np.ndarray,
+    delta: np.ndarray,
+    dk_t: np.ndarray,
+    gdp: np.ndarray,
+    pop: np.ndarray,
+    factor: np.ndarray,
+    voucher: np.ndarray,
+    q_d: np.ndarray | None,
+    price: float,
+    out: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """E of the counties ``sl`` in every draw: their percentiles and p_demand into ``out``;
+    returns the block's demand and supply per draw. ``q_d`` None: one price for all draws."""
+    e = np.repeat(static[sl, None], len(factor), axis=1)
+    if len(dk_t):
+        e += delta[sl] @ dk_t
+    # the same order of products as accounting: (ΔM · G) · P, then the national factor
+    e *= gdp[sl, None]
+    e *= pop[sl, None]
+    e *= factor[None, :]
+    demand = -np.where(e < 0, e, 0.0).sum(axis=0)
+    supply = np.where(e > 0, e, 0.0).sum(axis=0)
+    pct = list(PERCENTILES.values())
+    ok = np.isfinite(voucher[sl])
+    for (name, _), v in zip(PERCENTILES.items(), np.percentile(e, pct, axis=1)):
+        out[f"voucher_ha_{name}"][sl] = v
+    out["p_demand"][sl] = np.where(ok, (e < -BALANCED_TOLERANCE_HA).mean(axis=1), np.nan)
+    if q_d is None:  # one price for all draws: Q's percentiles are E's times q
+        for name in PERCENTILES:
+            out[f"value_yuan_{name}"][sl] = out[f"voucher_ha_{name}"][sl] * price
+        return demand, supply
+    e *= q_d[None, :]
+    for (name, _), v in zip(PERCENTILES.items(), np.percentile(e, pct, axis=1)):
+        out[f"value_yuan_{name}"][sl] = v
+    return demand, supply
 
 
 def _inverse_cdf(

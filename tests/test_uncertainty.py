@@ -241,6 +241,13 @@ def test_seeded_reproducibility_and_blocks():
     one_block = run(big)
     pd.testing.assert_frame_equal(small_blocks.county_columns, one_block.county_columns)
     assert small_blocks.totals == pytest.approx(one_block.totals, rel=1e-12)
+    # two threads sharing 16 MiB: 16 MiB / (120,000 × 24 B × 2) = 2 counties a block, as above;
+    # the same numbers bit for bit, whichever block finishes first
+    threaded = run(big.model_copy(update={"memory_mb": 16}), threads=2)
+    pd.testing.assert_frame_equal(
+        threaded.county_columns, small_blocks.county_columns, check_exact=True
+    )
+    assert threaded.totals == small_blocks.totals
 
 
 def test_protection_rate_baseline_needs_baseline_areas():
