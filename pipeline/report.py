@@ -47,6 +47,7 @@ from pipeline import styling
 from pipeline.atomic import PARTIAL_PREFIX
 from pipeline.codes import RESDC_CLASSES
 from pipeline.engine import in_background
+from pipeline.xlsx import write_xlsx
 
 log = logging.getLogger(__name__)
 
@@ -679,17 +680,8 @@ def _write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
         df.to_csv(path, index=False, encoding="utf-8-sig")
         written.append(path)
     xlsx = out_dir / "eco_vouchers_tables.xlsx"
-    with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
-        for name, df in tables.items():
-            df.to_excel(writer, sheet_name=_SHEETS.get(name, name)[:31], index=False)
-            sheet = writer.sheets[_SHEETS.get(name, name)[:31]]
-            for i, col in enumerate(df.columns, start=1):
-                width = min(max([len(str(col)), *(len(str(v)) for v in df[col].head(50))]) + 2, 48)
-                sheet.column_dimensions[sheet.cell(row=1, column=i).column_letter].width = width
-            sheet.freeze_panes = "A2"
-        props = writer.book.properties
-        props.creator = "ecovoucher"
-        props.title = "EcoVoucher tables"
+    sheets = {_SHEETS.get(name, name): df for name, df in tables.items()}
+    write_xlsx(xlsx, sheets, creator="ecovoucher", title="EcoVoucher tables")
     written.append(xlsx)
     return written
 
