@@ -57,6 +57,8 @@ LEVEL1 = {1: "耕地", 2: "林地", 3: "草地", 4: "水域", 5: "建设用地",
 DPI = 150
 MAP_SIZE = (7.2, 6.4)  # one map: 1080 × 960 px
 PAIR_SIZE = (10.5, 6.4)  # two maps side by side: 1575 × 960 px
+#: county boundaries (points), drawn once over the fills
+BOUNDARY_WIDTH = 0.15
 TOP_N = 10
 _CJK_FILES = (
     "NotoSansCJKsc-Regular.otf",
@@ -287,11 +289,12 @@ def _rgba(colour: str) -> tuple[float, float, float, float]:
 
 
 def _paths(geoms: np.ndarray):
-    """matplotlib Paths of (multi)polygons, holes included."""
+    """matplotlib Paths of (multi)polygons, holes included: exteriors counter-clockwise, holes
+    clockwise."""
     from matplotlib.path import Path as MPath
 
     out = []
-    for geom in geoms:
+    for geom in shapely.orient_polygons(geoms):
         verts, codes = [], []
         for poly in shapely.get_parts(geom):
             if poly.is_empty:
@@ -307,8 +310,28 @@ def _paths(geoms: np.ndarray):
         if verts:
             out.append(MPath(np.concatenate(verts), np.concatenate(codes)))
         else:
-            out.append(MPath(np.zeros((1, 2)), [MPath.MOVETO]))
+            out.append(MPath(np.zeros((1, 2)), np.array([MPath.MOVETO], dtype=np.uint8)))
     return out
+
+
+def _by_colour(paths: list, colours: list) -> tuple[list, list]:
+    """One compound path per colour: the renderers then handle a few paths instead of one per
+    county (the SVG of a national map: 1.1 → 0.1 s). Counties do not overlap, and rings are
+    oriented (exteriors counter-clockwise, holes clockwise, see :func:`_paths`), so an enclave of
+    the same colour inside a hole is filled under either fill rule."""
+    groups: dict[tuple, list] = {}
+    for path, colour in zip(paths, colours):
+        groups.setdefault(tuple(colour), []).append(path)
+    return [_merged(members) for members in groups.values()], list(groups)
+
+
+def _merged(paths: list):
+    """One compound matplotlib Path of ``paths``."""
+    from matplotlib.path import Path as MPath
+
+    return MPath(
+        np.concatenate([p.vertices for p in paths]), np.concatenate([p.codes for p in paths])
+    )
 
 
 def _classify(values: np.ndarray, bounds: list[float]) -> np.ndarray:
@@ -388,10 +411,16 @@ def _draw_map(ax, paths, colours, extent, crs, title, legend, legend_title) -> N
     from matplotlib.collections import PathCollection
     from matplotlib.patches import Patch
 
-    coll = PathCollection(
-        paths, facecolors=colours, edgecolors=(0.35, 0.35, 0.35, 1), linewidths=0.25
+    fills, colours = _by_colour(paths, colours)
+    ax.add_collection(PathCollection(fills, facecolors=colours, edgecolors="none"))
+    ax.add_collection(
+        PathCollection(
+            [_merged(paths)],  # every boundary once, on top
+            facecolors="none",
+            edgecolors=(0.35, 0.35, 0.35, 1),
+            linewidths=BOUNDARY_WIDTH,
+        )
     )
-    ax.add_collection(coll)
     x0, y0, x1, y1 = extent
     w, h = x1 - x0, y1 - y0
     # room below for the scale bar, right for the legend
