@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import html
 import importlib.util
 import io
@@ -143,6 +144,20 @@ class MapsInBackground:
         counties = counties.sort_values("county_id", kind="stable").reset_index(drop=True)
         data = _Data(Path(), counties, pd.DataFrame(), None, None, None, years, {})
         self._job = in_background(_figures, data, self._tmp, name="maps")
+
+    @staticmethod
+    def preload() -> None:
+        """Import matplotlib and register the CJK font (~0.7 s, mostly holding the GIL): best
+        done early, beside work that leaves the GIL free (the zonal stage), rather than when the
+        maps are drawn beside the GeoPackage export, which needs the GIL too."""
+        import matplotlib.backends.backend_agg
+        import matplotlib.backends.backend_svg
+        import matplotlib.collections
+        import matplotlib.figure
+        import matplotlib.patches
+        import matplotlib.patheffects  # noqa: F401
+
+        _font_families()
 
     def result(self, folder: Path) -> list[tuple[Path, Path, str]]:
         """Wait for the maps and move them into ``folder``; as :func:`_figures` returns them."""
@@ -266,16 +281,21 @@ def _cjk_font() -> Path | None:
     return None
 
 
-def _rc() -> dict:
+@functools.cache
+def _font_families() -> tuple[str, ...]:
+    """The CJK font (registered with matplotlib once per process), then DejaVu Sans."""
     from matplotlib import font_manager
 
-    families = ["DejaVu Sans"]
     font = _cjk_font()
-    if font is not None:
-        font_manager.fontManager.addfont(str(font))
-        families.insert(0, font_manager.FontProperties(fname=str(font)).get_name())
+    if font is None:
+        return ("DejaVu Sans",)
+    font_manager.fontManager.addfont(str(font))
+    return (font_manager.FontProperties(fname=str(font)).get_name(), "DejaVu Sans")
+
+
+def _rc() -> dict:
     return {
-        "font.family": families,  # a list: glyphs missing from the first come from the next
+        "font.family": list(_font_families()),  # glyphs missing from the first come from the next
         "axes.unicode_minus": True,
         "svg.fonttype": "path",  # glyphs as outlines: the SVG renders without the font
         "svg.hashsalt": "ecovoucher",  # reproducible SVG ids
@@ -412,14 +432,16 @@ def _draw_map(ax, paths, colours, extent, crs, title, legend, legend_title) -> N
     from matplotlib.patches import Patch
 
     fills, colours = _by_colour(paths, colours)
-    ax.add_collection(PathCollection(fills, facecolors=colours, edgecolors="none"))
+    # the limits are set below: matplotlib need not scan every vertex for them (autolim)
+    ax.add_collection(PathCollection(fills, facecolors=colours, edgecolors="none"), autolim=False)
     ax.add_collection(
         PathCollection(
             [_merged(paths)],  # every boundary once, on top
             facecolors="none",
             edgecolors=(0.35, 0.35, 0.35, 1),
             linewidths=BOUNDARY_WIDTH,
-        )
+        ),
+        autolim=False,
     )
     x0, y0, x1, y1 = extent
     w, h = x1 - x0, y1 - y0

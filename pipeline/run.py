@@ -27,7 +27,7 @@ from pipeline.accounting import Accounts, account
 from pipeline.catalog import Catalog, load_catalog
 from pipeline.coefficients import Coefficients
 from pipeline.config import Config, load_config
-from pipeline.engine import Engine
+from pipeline.engine import Engine, in_background
 from pipeline.errors import InputError, Problem
 from pipeline.export import write_geopackage
 from pipeline.ingest import Inputs, checksum, ingest
@@ -129,6 +129,8 @@ def run_pipeline(
             "zonal_format": ZONAL_FORMAT,
         }
         cache = PartitionCache.for_run(Path(out_dir), fingerprint, force=force)
+    # matplotlib for the maps is imported meanwhile: the zonal stage leaves the GIL mostly free
+    in_background(MapsInBackground.preload, name="matplotlib")
     with _stage("zonal", seconds):
         log.info("zonal: running on %s", engine.describe())
         if inputs.rasters:
