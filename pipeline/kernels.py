@@ -19,6 +19,7 @@ def compile_kernels() -> float:
     """Run every vector kernel once on two squares; returns the seconds it took."""
     from pipeline.coverage import overlap_suspects
     from pipeline.intersection_area import intersection_areas
+    from pipeline.rings import Rings
     from pipeline.zonal import identical_polygons
 
     started = time.perf_counter()
@@ -26,6 +27,9 @@ def compile_kernels() -> float:
     intersection_areas(squares, squares[::-1], np.array([0, 1]), np.array([0, 0]))
     overlap_suspects(squares)
     identical_polygons(squares, squares)
+    wkb = shapely.to_wkb(squares, flavor="iso")
+    offsets = np.cumsum([0] + [len(w) for w in wkb])
+    Rings.from_wkb(np.frombuffer(b"".join(wkb), dtype=np.uint8), offsets)
     return time.perf_counter() - started
 
 

@@ -48,12 +48,15 @@ def check_overlaps(
     engine: Engine,
     policy: str = "error",
     where: dict[int, str] | None = None,
+    rings: dict[int, Rings] | None = None,
 ) -> tuple[dict[int, gpd.GeoDataFrame], dict[int, np.ndarray]]:
     """Return the land use unchanged when no polygons overlap inside the study area's counties;
     otherwise raise (policy ``error``) or cut every overlap out of the later polygon (policy
     ``first``) and return the result. Also returns, for each later year, its
     :func:`~pipeline.zonal.identical_polygons` in the first year (computed here anyway; the zonal
-    stage reuses it), or an empty dict when overlaps were resolved."""
+    stage reuses it), or an empty dict when overlaps were resolved. ``rings``: the
+    :class:`~pipeline.rings.Rings` of some years' polygons, if at hand (ingest reads them with the
+    polygons); the others are computed here."""
     if not landuse:  # raster land use: nothing to check here
         return {}, {}
     c_geoms = np.asarray(counties.geometry.values)
@@ -63,7 +66,8 @@ def check_overlaps(
     # numba and GEOS release the GIL: the first year's screen and the matching of the later
     # years' polygons with the first year's run side by side
     with ThreadPoolExecutor(max_workers=2) as pool:
-        rings = dict(zip(years, pool.map(Rings.of, geoms.values())))
+        given = rings or {}
+        rings = dict(zip(years, pool.map(lambda y: given.get(y) or Rings.of(geoms[y]), years)))
         near = dict(zip(years, pool.map(lambda y: _near(geoms[y], c_geoms), years)))
         screen = pool.submit(overlap_suspects, geoms[first], near[first], rings[first])
         matching = {

@@ -62,6 +62,39 @@ class Rings:
         sign = _ring_signs(x, y, ring_off, shell)
         return cls(x, y, ring_off, geom_rings, sign, shapely.bounds(geoms), shell)
 
+    @classmethod
+    def from_wkb(cls, data: np.ndarray, offsets: np.ndarray) -> Rings | None:
+        """The Rings of WKB polygons stored back to back: geometry ``g`` is
+        ``data[offsets[g]:offsets[g + 1]]`` (an Arrow binary column's buffers), read without
+        building shapely geometries and without holding the GIL. The same arrays as
+        :meth:`of` on those geometries; None if any of them is not a little-endian ISO WKB
+        (Multi)Polygon (then use :meth:`of`)."""
+        data = np.ascontiguousarray(data, dtype=np.uint8)
+        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        counts = _wkb_counts(data, offsets)
+        if counts[0] < 0:
+            return None
+        x, y, ring_off, geom_rings, shell, bounds = _wkb_read(data, offsets, *counts)
+        sign = _ring_signs(x, y, ring_off, shell)
+        return cls(x, y, ring_off, geom_rings, sign, bounds, shell)
+
+    @classmethod
+    def concat(cls, parts: list[Rings]) -> Rings:
+        """The geometries of ``parts``, one after another."""
+        if len(parts) == 1:
+            return parts[0]
+        coords = np.cumsum([0] + [len(p.x) for p in parts])
+        rings = np.cumsum([0] + [len(p.ring_off) - 1 for p in parts])
+        return cls(
+            np.concatenate([p.x for p in parts]),
+            np.concatenate([p.y for p in parts]),
+            np.concatenate([[0]] + [p.ring_off[1:] + c for p, c in zip(parts, coords)]),
+            np.concatenate([[0]] + [p.geom_rings[1:] + r for p, r in zip(parts, rings)]),
+            np.concatenate([p.sign for p in parts]),
+            np.concatenate([p.bounds for p in parts]).reshape(-1, 4),
+            np.concatenate([p.shell for p in parts]),
+        )
+
     def arrays(self) -> tuple[np.ndarray, ...]:
         return self.x, self.y, self.ring_off, self.geom_rings, self.sign, self.bounds
 
@@ -141,3 +174,124 @@ def _same(ax, ay, a_ring, a_geom, a_shell, ia, bx, by, b_ring, b_geom, b_shell, 
                 break
         out[k] = ok
     return out
+
+
+# --- WKB ----------------------------------------------------------------------------------------
+
+
+@numba.njit(inline="always")
+def _u32(data, pos):
+    return (
+        np.int64(data[pos])
+        | (np.int64(data[pos + 1]) << 8)
+        | (np.int64(data[pos + 2]) << 16)
+        | (np.int64(data[pos + 3]) << 24)
+    )
+
+
+@numba.njit(inline="always")
+def _dims(kind):
+    """Ordinates per point of an ISO WKB type code (1000s: Z, 2000s: M, 3000s: ZM), and the
+    plain type (3 Polygon, 6 MultiPolygon); 0 for anything else."""
+    if kind > 3006:
+        return 0, 0
+    base = kind % 1000
+    return 2 + (1 if kind >= 1000 else 0) + (1 if kind >= 3000 else 0), base
+
+
+@numba.njit(nogil=True, cache=True)
+def _wkb_polygon(data, pos, end, out):
+    """Walk one WKB Polygon at ``pos`` (its header included): adds rings and points to ``out``
+    (counts), returns the position after it, or −1 if it is not a little-endian Polygon."""
+    if pos + 9 > end or data[pos] != 1:
+        return -1
+    dims, base = _dims(_u32(data, pos + 1))
+    if base != 3:
+        return -1
+    n_rings = _u32(data, pos + 5)
+    pos += 9
+    if n_rings == 0:  # an empty polygon: one ring of no points, as shapely's coordinates give
+        out[1] += 1
+    for _ in range(n_rings):
+        if pos + 4 > end:
+            return -1
+        n = _u32(data, pos)
+        pos += 4 + n * 8 * dims
+        out[1] += 1
+        out[2] += n
+    return pos if pos <= end else -1
+
+
+@numba.njit(nogil=True, cache=True)
+def _wkb_counts(data, offsets):
+    """(geometries, rings, points), or (−1, 0, 0) if a geometry is not a little-endian ISO WKB
+    Polygon or MultiPolygon."""
+    out = np.zeros(3, dtype=np.int64)
+    out[0] = len(offsets) - 1
+    for g in range(len(offsets) - 1):
+        pos, end = offsets[g], offsets[g + 1]
+        if pos + 9 > end or data[pos] != 1:
+            out[0] = -1
+            return out
+        base = _dims(_u32(data, pos + 1))[1]
+        if base == 3:
+            pos = _wkb_polygon(data, pos, end, out)
+        elif base == 6:
+            n_parts = _u32(data, pos + 5)
+            pos += 9
+            for _ in range(n_parts):
+                pos = _wkb_polygon(data, pos, end, out)
+                if pos < 0:
+                    break
+        else:
+            pos = -1
+        if pos < 0:
+            out[0] = -1
+            return out
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _wkb_read(data, offsets, n_geoms, n_rings, n_points):
+    x = np.empty(n_points)
+    y = np.empty(n_points)
+    ring_off = np.zeros(n_rings + 1, dtype=np.int64)
+    geom_rings = np.zeros(n_geoms + 1, dtype=np.int64)
+    shell = np.zeros(n_rings, dtype=np.bool_)
+    bounds = np.full((n_geoms, 4), np.nan)
+    r = 0
+    p = 0
+    for g in range(n_geoms):
+        pos = offsets[g]
+        dims, base = _dims(_u32(data, pos + 1))
+        n_parts = 1
+        if base == 6:
+            n_parts = _u32(data, pos + 5)
+            pos += 9
+        x0, y0, x1, y1 = np.inf, np.inf, -np.inf, -np.inf
+        for _ in range(n_parts):
+            dims, base = _dims(_u32(data, pos + 1))
+            n_part_rings = _u32(data, pos + 5)
+            pos += 9
+            if n_part_rings == 0:
+                shell[r] = True
+                r += 1
+                ring_off[r] = p
+            for k in range(n_part_rings):
+                n = _u32(data, pos)
+                pos += 4
+                shell[r] = k == 0
+                xy = data[pos : pos + n * 8 * dims].view(np.float64)
+                for i in range(n):
+                    x[p] = xy[i * dims]
+                    y[p] = xy[i * dims + 1]
+                    x0, x1 = min(x0, x[p]), max(x1, x[p])
+                    y0, y1 = min(y0, y[p]), max(y1, y[p])
+                    p += 1
+                pos += n * 8 * dims
+                r += 1
+                ring_off[r] = p
+        geom_rings[g + 1] = r
+        if x0 <= x1:
+            bounds[g, 0], bounds[g, 1], bounds[g, 2], bounds[g, 3] = x0, y0, x1, y1
+    return x, y, ring_off, geom_rings, shell, bounds

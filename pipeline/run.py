@@ -68,7 +68,14 @@ def check_inputs(
     catalog = load_catalog(catalog_path)
     config, _ = load_config(config_path)
     inputs = ingest(catalog, config)
-    check_overlaps(inputs.counties, inputs.landuse, engine or Engine(), "error", _labels(catalog))
+    check_overlaps(
+        inputs.counties,
+        inputs.landuse,
+        engine or Engine(),
+        "error",
+        _labels(catalog),
+        rings=inputs.rings,
+    )
     if inputs.rasters:  # CRS, georeferencing, equal-area, block table: no pixels read
         from pipeline.raster_zonal import open_grid
 
@@ -211,7 +218,12 @@ def _vector_zonal(
 ) -> ZonalResult:
     """The overlap check (see :mod:`pipeline.overlaps`), then the zonal areas."""
     inputs.landuse, identical = check_overlaps(
-        inputs.counties, inputs.landuse, engine, config.landuse_overlaps, _labels(catalog)
+        inputs.counties,
+        inputs.landuse,
+        engine,
+        config.landuse_overlaps,
+        _labels(catalog),
+        rings=inputs.rings,
     )
     return zonal_areas(
         inputs.counties,
