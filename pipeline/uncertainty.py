@@ -334,15 +334,21 @@ def _county_block(
     supply = np.where(e > 0, e, 0.0).sum(axis=0)
     pct = list(PERCENTILES.values())
     ok = np.isfinite(voucher[sl])
-    for (name, _), v in zip(PERCENTILES.items(), np.percentile(e, pct, axis=1)):
-        out[f"voucher_ha_{name}"][sl] = v
     out["p_demand"][sl] = np.where(ok, (e < -BALANCED_TOLERANCE_HA).mean(axis=1), np.nan)
-    if q_d is None:  # one price for all draws: Q's percentiles are E's times q
+    # the values (E · q per draw) before E's percentiles, which may then reorder e in place
+    # (overwrite_input: no copy of the block; the percentiles are the same)
+    value = None if q_d is None else e * q_d[None, :]
+    for (name, _), v in zip(
+        PERCENTILES.items(), np.percentile(e, pct, axis=1, overwrite_input=True)
+    ):
+        out[f"voucher_ha_{name}"][sl] = v
+    if value is None:  # one price for all draws: Q's percentiles are E's times q
         for name in PERCENTILES:
             out[f"value_yuan_{name}"][sl] = out[f"voucher_ha_{name}"][sl] * price
         return demand, supply
-    e *= q_d[None, :]
-    for (name, _), v in zip(PERCENTILES.items(), np.percentile(e, pct, axis=1)):
+    for (name, _), v in zip(
+        PERCENTILES.items(), np.percentile(value, pct, axis=1, overwrite_input=True)
+    ):
         out[f"value_yuan_{name}"][sl] = v
     return demand, supply
 
