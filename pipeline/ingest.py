@@ -357,7 +357,8 @@ def _read_arrow(
     from the shapely geometries; None if a geometry is not a plain (Multi)Polygon)."""
     from pyogrio.raw import open_arrow
 
-    geoms, values, parts = [], {c: [] for c in columns}, []
+    geoms, values = [], {c: [] for c in columns}
+    parts: list[Rings] | None = [] if rings else None  # None: not wanted, or a batch had none
     with open_arrow(
         path, layer=layer, columns=columns, encoding=encoding, use_pyarrow=True,
         batch_size=READ_BATCH,
@@ -368,16 +369,18 @@ def _read_arrow(
                 raise InputError("has no geometry; a polygon layer is needed", where=str(path))
             wkb = batch.column(name)
             geoms.append(shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)))
-            if rings and (parts or not geoms[:-1]):  # stop at the first batch without them
-                parts.append(_wkb_rings(wkb))
-                if parts[-1] is None:
-                    parts = []
+            if parts is not None:
+                part = _wkb_rings(wkb)
+                if part is None:
+                    parts = None
+                else:
+                    parts.append(part)
             for c in columns:
                 values[c].append(batch.column(c).to_numpy(zero_copy_only=False))
     empty = np.array([], dtype=object)
     frame = {c: np.concatenate(v) if v else empty for c, v in values.items()}
     geometry = np.concatenate(geoms) if geoms else empty
-    found = Rings.concat(parts) if parts and len(parts) == len(geoms) else None
+    found = Rings.concat(parts) if parts else None
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=meta["crs"]), found
 
 

@@ -192,7 +192,8 @@ def _u32(data, pos):
 @numba.njit(inline="always")
 def _dims(kind):
     """Ordinates per point of an ISO WKB type code (1000s: Z, 2000s: M, 3000s: ZM), and the
-    plain type (3 Polygon, 6 MultiPolygon); 0 for anything else."""
+    plain type (the code modulo 1000: 3 Polygon, 6 MultiPolygon); (0, 0) for a code above
+    3006."""
     if kind > 3006:
         return 0, 0
     base = kind % 1000

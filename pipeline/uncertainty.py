@@ -247,7 +247,7 @@ def monte_carlo(
     # ---- blocks of counties × all draws, ``threads`` at a time ---------------------------------
     n = len(ids)
     threads = max(1, threads)
-    # the blocks in flight share memory_mb: e, its where() temporaries, the percentile copy
+    # the blocks in flight share memory_mb: e, its where() temporaries, the values e · q
     block = max(1, int(cfg.memory_mb * 2**20 // (draws * 8 * 3 * threads)))
     out = {c: np.full(n, np.nan) for c in COUNTY_COLUMNS}
     dk_t = np.ascontiguousarray(dk.T)
