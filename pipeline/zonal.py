@@ -109,9 +109,11 @@ def zonal_areas(
             matches = {}
             for y in years[1:]:
                 m = match[y][cands[y]]
-                at = np.minimum(np.searchsorted(cands[first], m), max(len(cands[first]) - 1, 0))
-                found = (m >= 0) & (cands[first][at] == m) if len(cands[first]) else m < -1
-                matches[y] = np.where(found, at, -1)
+                if not len(cands[first]):  # no first-year polygon here to match
+                    matches[y] = np.full(len(m), -1, dtype=np.int64)
+                    continue
+                at = np.minimum(np.searchsorted(cands[first], m), len(cands[first]) - 1)
+                matches[y] = np.where((m >= 0) & (cands[first][at] == m), at, -1)
             key = [*years, transitions, *ids[positions]]
             path = cache.path("zonal", key) if cache else None
             return (path, _partition_task, positions, c_geoms, per_year, transitions, matches)
