@@ -320,7 +320,7 @@ def _transitions(
     free_idx = np.flatnonzero(free)
     changed = np.flatnonzero(~same)
     if len(changed) and len(free_idx):
-        k, j = shapely.STRtree(g1[free_idx]).query(piece[changed], predicate="intersects")
+        k, j = shapely.STRtree(g1[free_idx]).query(piece[changed])  # boxes: the kernel is exact
         a = intersection_areas(piece[changed], g1[free_idx], k, j)
         keep = a > 0
         out_c.append(c[changed[k]][keep])

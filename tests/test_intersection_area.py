@@ -71,11 +71,21 @@ def test_containment_and_disjoint_in_a_notch():
     np.testing.assert_allclose(areas[2, 2], 0, atol=1e-8)
 
 
-def test_shared_edges_go_to_geos_and_stay_exact():
+def _touching(a, b):
+    """The kernel for boundaries that touch: its area, and whether it could call the pair."""
+    ra, rb = Rings.of(np.array([a])), Rings.of(np.array([b]))
+    areas, ok = ia_mod._touching_pair_areas(
+        *ra.arrays(), *rb.arrays(), np.array([0]), np.array([0])
+    )
+    return areas[0], ok[0]
+
+
+def test_shared_edges_are_cut_at_every_contact_and_stay_exact():
     # grid cells [x, x+10]×[y, y+10] against [20,50]×[20,70]: edges lie on each other, so the
-    # kernel must refuse (degenerate) and GEOS gives the exact 100 / 0 m² per cell
+    # crossing kernel refuses (degenerate) and the touching kernel gives exactly 100 / 0 m²
     cell, box = _box(20, 20, 30, 30), _box(20, 20, 50, 70)
     assert _fast_and_degenerate([cell], [box])[1][0]
+    assert _touching(cell, box) == (pytest.approx(100, abs=1e-8), True)
     cells = [_box(x, y, x + 10, y + 10) for x in range(0, 100, 10) for y in range(0, 100, 10)]
     areas = _areas(cells, [box])[:, 0]
     # 3 columns × 5 rows of cells lie inside: 15 × 100 = 1,500 m², the box's area
@@ -83,12 +93,101 @@ def test_shared_edges_go_to_geos_and_stay_exact():
     assert sorted(set(np.round(areas, 6))) == [0, 100]
 
 
-def test_vertex_on_the_other_boundary_is_degenerate():
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        # the same square twice: every edge shared in the same direction, 10 × 10 = 100
+        ((0, 0, 10, 10), (0, 0, 10, 10), 100),
+        # neighbours sharing the edge x = 10 (opposite directions): no area, exactly
+        ((0, 0, 10, 10), (10, 0, 20, 10), 0),
+        # corners touching at (10, 10) only
+        ((0, 0, 10, 10), (10, 10, 20, 20), 0),
+        # bottom and top edges partly on each other: [5,10]×[0,10] = 5 × 10 = 50
+        ((0, 0, 10, 10), (5, 0, 15, 10), 50),
+        # a strip inside along the left edge: [0,2]×[3,7] = 2 × 4 = 8
+        ((0, 0, 10, 10), (0, 3, 2, 7), 8),
+        # a strip outside along the left edge, one edge on x = 0 between two of A's vertices
+        ((0, 0, 10, 10), (-2, 3, 0, 7), 0),
+    ],
+)
+def test_touching_boxes(a, b, expected):
+    area, ok = _touching(_box(*a), _box(*b))
+    assert ok and area == pytest.approx(expected, abs=1e-8)
+    assert _areas([_box(*a)], [_box(*b)])[0, 0] == pytest.approx(expected, abs=1e-8)
+
+
+def test_vertex_on_the_other_boundary_is_cut_there():
     # a triangle whose apex lies exactly on the square's top edge
     tri = _at(shapely.Polygon([(2, 0), (8, 0), (5, 10)]))
     assert _fast_and_degenerate([tri], [_box(0, 2, 10, 10)])[1][0]
     # triangle above y = 2: similar triangle of height 8 and base 6 × 8/10 = 4.8: ½·4.8·8 = 19.2
+    assert _touching(tri, _box(0, 2, 10, 10)) == (pytest.approx(19.2, abs=1e-8), True)
     assert _areas([tri], [_box(0, 2, 10, 10)])[0, 0] == pytest.approx(19.2, abs=1e-8)
+
+
+def test_a_hole_filled_by_the_other_polygon():
+    # A: [0,10]² minus the hole [2,4]²; B: the hole itself, and B': [2,4]×[2,6], half in the hole
+    a = _at(shapely.Polygon(shapely.box(0, 0, 10, 10).exterior.coords,
+                            [shapely.box(2, 2, 4, 4).exterior.coords]))  # fmt: skip
+    assert _touching(a, _box(2, 2, 4, 4)) == (pytest.approx(0, abs=1e-8), True)
+    # B' ∩ A = [2,4]×[4,6] = 2 × 2 = 4
+    assert _touching(a, _box(2, 2, 4, 6)) == (pytest.approx(4, abs=1e-8), True)
+
+
+def test_too_close_to_call_goes_to_geos():
+    # B's edge x = 10 + 5 µm runs beside A's edge x = 10: farther than DEGENERATE_M (1 µm), nearer
+    # than GRAY_M (10 µm): the kernel does not guess, GEOS gives 0 m²
+    assert not _touching(_box(0, 0, 10, 10), _box(10 + 5e-6, 0, 20, 10))[1]
+    assert _areas([_box(0, 0, 10, 10)], [_box(10 + 5e-6, 0, 20, 10)])[0, 0] == 0
+    # B's edge 5 µm inside A: the strip [10 − 5e-6, 10]×[2,8], 5e-6 × 6 = 3e-5 m² (to 1e-4:
+    # 5 µm is held to ~2e-10 m at x ≈ 1.2e6 m)
+    got = _areas([_box(0, 0, 10, 10)], [_box(10 - 5e-6, 2, 20, 8)])[0, 0]
+    assert got == pytest.approx(5e-6 * 6, rel=1e-4)
+    # a triangle's corner 0.3 µm inside A's top edge: B's edges cross that edge 0.12 µm either
+    # side of the corner; pieces that short, that near a boundary, are left to GEOS too
+    tri = _at(shapely.Polygon([(5, 10 - 3e-7), (7, 15), (3, 15)]))
+    assert not _touching(_box(0, 0, 10, 10), tri)[1]
+
+
+def test_vertex_a_rounding_off_the_edge_counts_as_on_it():
+    # a T-junction as rounding leaves it: the triangle's corner 1 nm inside A's top edge (a
+    # couple of units in the last place at these coordinates). The pieces of the edge it cuts
+    # off are shorter than TINY_M and are called as they come; the true area, the sliver
+    # ½ · (4 × 1e-9 / 5) · 1e-9 ≈ 4e-19 m², is zero to rounding
+    tri = _at(shapely.Polygon([(5, 10 - 1e-9), (7, 15), (3, 15)]))
+    area, ok = _touching(_box(0, 0, 10, 10), tri)
+    assert ok and area == pytest.approx(0, abs=1e-9)
+    # and the same corner with the square's other neighbour, [0,10]×[10,20]: the triangle's
+    # part above y = 10, ½ · 4 · 5 = 10 m²
+    area, ok = _touching(_box(0, 10, 10, 20), tri)
+    assert ok and area == pytest.approx(10, abs=1e-8)
+
+
+def test_touching_partitions_match_geos():
+    # a Voronoi partition, and a second one made from it as a later land-use map is: some cells
+    # kept, some cut in two (new vertices on old edges: T-junctions), some merged in pairs
+    rng = np.random.default_rng(3)
+    frame = shapely.box(0, 0, 5000, 5000)
+    cells = shapely.get_parts(shapely.voronoi_polygons(
+        shapely.multipoints(rng.uniform(0, 5000, (600, 2))), extend_to=frame))  # fmt: skip
+    cells = _at(shapely.intersection(cells, frame))
+    later = list(cells[:200])
+    for g in cells[200:400]:
+        c = shapely.centroid(g)
+        half = shapely.box(c.x - 500, c.y - 500, c.x, c.y + 500)
+        later += [shapely.intersection(g, half), shapely.difference(g, half)]
+    later += [shapely.union(g, h) for g, h in zip(cells[400:500], cells[500:600])]
+    later = np.array([g for g in later if not g.is_empty])
+    i, j = shapely.STRtree(later).query(cells)
+    got = intersection_areas(cells, later, i, j)
+    ref = shapely.area(shapely.intersection(cells[i], later[j]))
+    assert len(i) > 3000 and (ref > 1).sum() > 700
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-6)
+    # and the touching kernel called them all: no pair was left to GEOS
+    ra, rb = Rings.of(cells), Rings.of(later)
+    _, flags = ia_mod._pair_areas(*ra.arrays(), *rb.arrays(), i, j)
+    _, ok = ia_mod._touching_pair_areas(*ra.arrays(), *rb.arrays(), i[flags], j[flags])
+    assert flags.sum() > 2000 and ok.all()
 
 
 def test_other_geometry_types_are_left_to_geos():
