@@ -93,15 +93,41 @@ def intersection_areas(a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndar
 def _pair_areas(
     ax, ay, a_ring, a_geom, a_sign, a_box, bx, by, b_ring, b_geom, b_sign, b_box, ia, ib
 ):
+    """:func:`_pair_area` of every pair: the areas and which pairs are degenerate. Work arrays
+    are allocated once, for the largest polygon, and grown when a pair has more crossings."""
     areas = np.zeros(len(ia))
     degenerate = np.zeros(len(ia), dtype=np.bool_)
+    cap = _max_edges(a_ring, a_geom, ia, b_ring, b_geom, ib)
+    ea, ra, eb, rb = (np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64),
+                      np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64))  # fmt: skip
+    n_cross = 64
+    ci, cj = np.empty(n_cross, dtype=np.int64), np.empty(n_cross, dtype=np.int64)
+    ct, cu, ts = np.empty(n_cross), np.empty(n_cross), np.empty(n_cross)
     for k in range(len(ia)):
         p, q = ia[k], ib[k]
-        areas[k], degenerate[k] = _pair_area(
-            ax, ay, a_ring, a_geom[p], a_geom[p + 1], a_sign, a_box[p],
-            bx, by, b_ring, b_geom[q], b_geom[q + 1], b_sign, b_box[q],
-        )  # fmt: skip
+        while True:
+            area, flag, full = _pair_area(
+                ax, ay, a_ring, a_geom[p], a_geom[p + 1], a_sign, a_box[p],
+                bx, by, b_ring, b_geom[q], b_geom[q + 1], b_sign, b_box[q],
+                ea, ra, eb, rb, ci, cj, ct, cu, ts,
+            )  # fmt: skip
+            if not full:
+                break
+            n_cross *= 4  # more crossings than room for them: again, with more room
+            ci, cj = np.empty(n_cross, dtype=np.int64), np.empty(n_cross, dtype=np.int64)
+            ct, cu, ts = np.empty(n_cross), np.empty(n_cross), np.empty(n_cross)
+        areas[k], degenerate[k] = area, flag
     return areas, degenerate
+
+
+@numba.njit(nogil=True, cache=True)
+def _max_edges(a_ring, a_geom, ia, b_ring, b_geom, ib):
+    """The most edges (coordinates, an upper bound) of any polygon in the pairs."""
+    cap = 1
+    for k in range(len(ia)):
+        cap = max(cap, a_ring[a_geom[ia[k] + 1]] - a_ring[a_geom[ia[k]]])
+        cap = max(cap, b_ring[b_geom[ib[k] + 1]] - b_ring[b_geom[ib[k]]])
+    return cap
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -116,13 +142,9 @@ def _overlaps(x0, y0, x1, y1, box, eps):
 
 
 @numba.njit(nogil=True, cache=True)
-def _edges_near(x, y, ring_off, r0, r1, box, eps):
-    """Start indices of the edges of rings r0..r1 whose boxes meet ``box``, and each one's ring."""
-    n = 0
-    for r in range(r0, r1):
-        n += ring_off[r + 1] - ring_off[r] - 1
-    idx = np.empty(n, dtype=np.int64)
-    ring = np.empty(n, dtype=np.int64)
+def _edges_near(x, y, ring_off, r0, r1, box, eps, idx, ring):
+    """The edges of rings r0..r1 whose boxes meet ``box`` ± eps: their start indices into
+    ``idx`` and their rings into ``ring``; returns how many."""
     m = 0
     for r in range(r0, r1):
         for i in range(ring_off[r], ring_off[r + 1] - 1):
@@ -130,7 +152,19 @@ def _edges_near(x, y, ring_off, r0, r1, box, eps):
                 idx[m] = i
                 ring[m] = r
                 m += 1
-    return idx[:m], ring[:m]
+    return m
+
+
+@numba.njit(nogil=True, cache=True)
+def _sort_small(values, n):
+    """Sort ``values[:n]`` in place (insertion sort: a handful of cuts per edge)."""
+    for i in range(1, n):
+        v = values[i]
+        j = i - 1
+        while j >= 0 and values[j] > v:
+            values[j + 1] = values[j]
+            j -= 1
+        values[j + 1] = v
 
 
 @numba.njit(nogil=True, cache=True)
@@ -149,22 +183,21 @@ def _inside(px, py, x, y, ring_off, r0, r1, ox, oy):
 
 @numba.njit(nogil=True, cache=True)
 def _pair_area(
-    ax, ay, a_ring, ar0, ar1, a_sign, abox, bx, by, b_ring, br0, br1, b_sign, bbox
+    ax, ay, a_ring, ar0, ar1, a_sign, abox, bx, by, b_ring, br0, br1, b_sign, bbox,
+    ea, ra, eb, rb, ci, cj, ct, cu, ts,
 ):  # fmt: skip
-    """Area of A ∩ B (A: rings ar0..ar1, B: rings br0..br1) and whether the pair is degenerate."""
+    """Area of A ∩ B (A: rings ar0..ar1, B: rings br0..br1), whether the pair is degenerate, and
+    whether the crossings did not fit in ``ci``… (then nothing else is meaningful).
+
+    Work arrays: ``ea``, ``ra``, ``eb``, ``rb`` as long as the polygons have edges; ``ci``, ``cj``,
+    ``ct``, ``cu`` (every proper crossing: A edge, B edge, parameter along each) and ``ts``, all as
+    long as the most crossings that may be found."""
     eps = DEGENERATE_M
     if abox[2] < bbox[0] or bbox[2] < abox[0] or abox[3] < bbox[1] or bbox[3] < abox[1]:
-        return 0.0, False
+        return 0.0, False, False
     ox, oy = abox[0], abox[1]  # local origin: small coordinates, small rounding
-    ea, _ = _edges_near(ax, ay, a_ring, ar0, ar1, bbox, eps)
-    eb, rb = _edges_near(bx, by, b_ring, br0, br1, abox, eps)
-    na, nb = len(ea), len(eb)
-    # every proper crossing: (A edge, B edge, parameter along the A edge, along the B edge)
-    cap = 16
-    ci = np.empty(cap, dtype=np.int64)
-    cj = np.empty(cap, dtype=np.int64)
-    ct = np.empty(cap)
-    cu = np.empty(cap)
+    na = _edges_near(ax, ay, a_ring, ar0, ar1, bbox, eps, ea, ra)
+    nb = _edges_near(bx, by, b_ring, br0, br1, abox, eps, eb, rb)
     nc = 0
     for i in range(na):
         e = ea[i]
@@ -191,14 +224,13 @@ def _pair_area(
             d4 = (x1 - x0) * (y3 - y0) - (y1 - y0) * (x3 - x0)
             near = eps * lcd
             if abs(d1) <= near or abs(d2) <= near:
-                return 0.0, True
+                return 0.0, True, False
             near = eps * lab
             if abs(d3) <= near or abs(d4) <= near:
-                return 0.0, True
+                return 0.0, True, False
             if (d1 > 0) != (d2 > 0) and (d3 > 0) != (d4 > 0):
-                if nc == cap:
-                    cap *= 2
-                    ci, cj, ct, cu = _grow(ci, cap), _grow(cj, cap), _grow(ct, cap), _grow(cu, cap)
+                if nc == len(ci):
+                    return 0.0, False, True
                 ci[nc], cj[nc] = i, j
                 ct[nc], cu[nc] = d1 / (d1 - d2), d3 / (d3 - d4)
                 nc += 1
@@ -218,9 +250,9 @@ def _pair_area(
                     x0, y0, bx, by, b_ring, br0, br1, ox, oy
                 ):
                     status = 1
-            ts = _params_of(k, ci, ct, nc)
-            twice += a_sign[r] * _inside_parts(x0, y0, x1, y1, ts, status)
-            status ^= len(ts) & 1
+            m = _params_of(k, ci, ct, nc, ts)
+            twice += a_sign[r] * _inside_parts(x0, y0, x1, y1, ts, m, status)
+            status ^= m & 1
             k += 1
     # B's boundary inside A: only edges meeting A's box can be; each one's start is tested
     for j in range(nb):
@@ -231,31 +263,38 @@ def _pair_area(
             x0, y0, ax, ay, a_ring, ar0, ar1, ox, oy
         ):
             status = 1
-        us = _params_of(j, cj, cu, nc)
-        twice += b_sign[rb[j]] * _inside_parts(x0, y0, x1, y1, us, status)
-    return twice / 2.0, False
+        m = _params_of(j, cj, cu, nc, ts)
+        twice += b_sign[rb[j]] * _inside_parts(x0, y0, x1, y1, ts, m, status)
+    return twice / 2.0, False, False
 
 
 @numba.njit(nogil=True, cache=True)
 def _touching_pair_areas(
     ax, ay, a_ring, a_geom, a_sign, a_box, bx, by, b_ring, b_geom, b_sign, b_box, ia, ib
 ):
-    """:func:`_touching_pair_area` of every pair; ``ok`` False where GEOS must decide."""
+    """:func:`_boundary_in` both ways for every pair: the area, and ``ok`` False where GEOS must
+    decide. Work arrays are allocated once, for the largest polygon (polygons are small: ~7
+    vertices in RESDC-like data, where allocating per pair would cost more than the pair)."""
     areas = np.zeros(len(ia))
     ok = np.zeros(len(ia), dtype=np.bool_)
+    cap = _max_edges(a_ring, a_geom, ia, b_ring, b_geom, ib)
+    edges = np.empty(cap, dtype=np.int64)
+    rings = np.empty(cap, dtype=np.int64)
+    near = np.empty(cap, dtype=np.int64)
+    cuts = np.empty(2 + 3 * cap)
     for k in range(len(ia)):
         p, q = ia[k], ib[k]
         ar0, ar1, br0, br1 = a_geom[p], a_geom[p + 1], b_geom[q], b_geom[q + 1]
         ox, oy = a_box[p, 0], a_box[p, 1]
         twice_a, ok_a = _boundary_in(
             ax, ay, a_ring, ar0, ar1, a_sign, a_box[p],
-            bx, by, b_ring, br0, br1, b_sign, b_box[q], ox, oy, True,
+            bx, by, b_ring, br0, br1, b_sign, b_box[q], ox, oy, True, edges, rings, near, cuts,
         )  # fmt: skip
         if not ok_a:
             continue
         twice_b, ok_b = _boundary_in(
             bx, by, b_ring, br0, br1, b_sign, b_box[q],
-            ax, ay, a_ring, ar0, ar1, a_sign, a_box[p], ox, oy, False,
+            ax, ay, a_ring, ar0, ar1, a_sign, a_box[p], ox, oy, False, edges, rings, near, cuts,
         )  # fmt: skip
         if ok_b:
             areas[k], ok[k] = (twice_a + twice_b) / 2.0, True
@@ -264,7 +303,8 @@ def _touching_pair_areas(
 
 @numba.njit(nogil=True, cache=True)
 def _boundary_in(
-    px, py, p_ring, pr0, pr1, p_sign, pbox, qx, qy, q_ring, qr0, qr1, q_sign, qbox, ox, oy, shared
+    px, py, p_ring, pr0, pr1, p_sign, pbox, qx, qy, q_ring, qr0, qr1, q_sign, qbox, ox, oy, shared,
+    eq, rq, near_q, ts,
 ):  # fmt: skip
     """Twice the Green's term of the parts of P's boundary inside Q, plus (``shared``) of the parts
     that run along Q's boundary in the same direction; False if a part is too close to call.
@@ -274,23 +314,28 @@ def _boundary_in(
     which its midpoint tells: farther than GRAY_M from Q's boundary, a crossing-number test; within
     DEGENERATE_M of a Q edge that both its ends are within 2·DEGENERATE_M of, along that edge (the
     direction of both, interiors on the left, says whether it counts); anything else, too close
-    to call."""
+    to call. Edges with no Q edge within GRAY_M keep the inside/outside status of the edge before
+    them (one crossing-number test per run of such edges).
+
+    Work arrays, each as long as Q has edges (``ts``: 2 + 3 × that): ``eq``, ``rq``: Q's edges
+    near P and their rings; ``near_q``: those near the current edge; ``ts``: its cuts."""
     eps, gray = DEGENERATE_M, GRAY_M
-    eq, rq = _edges_near(qx, qy, q_ring, qr0, qr1, pbox, gray)
-    ts = np.empty(2 + 3 * len(eq))
+    n_eq = _edges_near(qx, qy, q_ring, qr0, qr1, pbox, gray, eq, rq)
     twice = 0.0
     for r in range(pr0, pr1):
+        status = -1  # inside Q (1), outside (0) or unknown (−1) where the previous edge ended
         for e in range(p_ring[r], p_ring[r + 1] - 1):
             if not _overlaps(px[e], py[e], px[e + 1], py[e + 1], qbox, gray):
-                continue  # away from Q: outside it
+                status = 0  # away from Q: outside it
+                continue
             x0, y0, x1, y1 = px[e] - ox, py[e] - oy, px[e + 1] - ox, py[e + 1] - oy
             dx, dy = x1 - x0, y1 - y0
             l2 = dx * dx + dy * dy
             if l2 == 0.0:
                 continue
             ts[0], ts[1] = 0.0, 1.0
-            n = 2
-            for j in range(len(eq)):
+            n, m = 2, 0
+            for j in range(n_eq):
                 f = eq[j]
                 x2, y2, x3, y3 = qx[f] - ox, qy[f] - oy, qx[f + 1] - ox, qy[f + 1] - oy
                 if (
@@ -300,6 +345,8 @@ def _boundary_in(
                     or max(y2, y3) < min(y0, y1) - gray
                 ):
                     continue
+                near_q[m] = j
+                m += 1
                 for qxv, qyv in ((x2, y2), (x3, y3)):  # Q's vertices on the edge cut it
                     t, d = _project(qxv, qyv, x0, y0, dx, dy, l2)
                     if d <= eps and 0.0 < t < 1.0:
@@ -312,7 +359,15 @@ def _boundary_in(
                 if d1 * d2 < 0.0 and d3 * d4 < 0.0:  # a proper crossing
                     ts[n] = d1 / (d1 - d2)
                     n += 1
-            cuts = np.sort(ts[:n])
+            if m == 0:  # no Q edge within GRAY_M: one status all along
+                if status == -1:
+                    status = _inside(x0, y0, qx, qy, q_ring, qr0, qr1, ox, oy)
+                if status == 1:
+                    twice += p_sign[r] * (x0 * y1 - x1 * y0)
+                continue
+            status = -1
+            _sort_small(ts, n)
+            cuts = ts
             length = np.sqrt(l2)
             for c in range(n - 1):
                 t0, t1 = cuts[c], cuts[c + 1]
@@ -321,11 +376,13 @@ def _boundary_in(
                 sx0, sy0, sx1, sy1 = x0 + t0 * dx, y0 + t0 * dy, x0 + t1 * dx, y0 + t1 * dy
                 term = p_sign[r] * (sx0 * sy1 - sx1 * sy0)
                 mx, my = (sx0 + sx1) / 2.0, (sy0 + sy1) / 2.0
-                near, j = _nearest_edge(mx, my, qx, qy, eq, ox, oy, gray)
+                near, j = _nearest_edge(mx, my, qx, qy, eq, near_q[:m], ox, oy, gray)
                 if near > gray:
-                    if _inside(mx, my, qx, qy, q_ring, qr0, qr1, ox, oy):
+                    status = _inside(mx, my, qx, qy, q_ring, qr0, qr1, ox, oy)
+                    if status == 1:
                         twice += term
                     continue
+                status = -1
                 piece = (t1 - t0) * length
                 if near > eps or (TINY_M < piece < 4.0 * eps):
                     return 0.0, False
@@ -354,11 +411,11 @@ def _project(px, py, x0, y0, dx, dy, l2):
 
 
 @numba.njit(nogil=True, cache=True)
-def _nearest_edge(px, py, qx, qy, edges, ox, oy, within):
-    """Distance from (px, py) to the nearest of ``edges`` (if under ``within``; else some value
-    above it) and that edge's position in ``edges``."""
+def _nearest_edge(px, py, qx, qy, edges, which, ox, oy, within):
+    """Distance from (px, py) to the nearest of the edges ``edges[which]`` (if under ``within``;
+    else some value above it), and that edge's position in ``edges``."""
     best, at = np.inf, -1
-    for j in range(len(edges)):
+    for j in which:
         f = edges[j]
         x2, y2, x3, y3 = qx[f] - ox, qy[f] - oy, qx[f + 1] - ox, qy[f + 1] - oy
         if (
@@ -376,37 +433,25 @@ def _nearest_edge(px, py, qx, qy, edges, ox, oy, within):
 
 
 @numba.njit(nogil=True, cache=True)
-def _grow(arr, cap):
-    out = np.empty(cap, dtype=arr.dtype)
-    out[: len(arr)] = arr
-    return out
-
-
-@numba.njit(nogil=True, cache=True)
-def _params_of(edge, owner, param, n):
-    """The crossing parameters of one edge, sorted."""
-    m = 0
-    for c in range(n):
-        if owner[c] == edge:
-            m += 1
-    out = np.empty(m)
+def _params_of(edge, owner, param, n, out):
+    """The crossing parameters of one edge, sorted, into ``out``; returns how many."""
     m = 0
     for c in range(n):
         if owner[c] == edge:
             out[m] = param[c]
             m += 1
-    out.sort()
-    return out
+    _sort_small(out, m)
+    return m
 
 
 @numba.njit(nogil=True, cache=True)
-def _inside_parts(x0, y0, x1, y1, ts, status):
+def _inside_parts(x0, y0, x1, y1, ts, m, status):
     """Twice the signed area term Σ (xₛ yₑ − xₑ yₛ) of the parts of the segment that are inside,
-    the segment being cut at ``ts`` and starting inside when ``status`` is 1."""
+    the segment being cut at ``ts[:m]`` and starting inside when ``status`` is 1."""
     total = 0.0
     t0 = 0.0
-    for c in range(len(ts) + 1):
-        t1 = ts[c] if c < len(ts) else 1.0
+    for c in range(m + 1):
+        t1 = ts[c] if c < m else 1.0
         if status:
             xs, ys = x0 + t0 * (x1 - x0), y0 + t0 * (y1 - y0)
             xe, ye = x0 + t1 * (x1 - x0), y0 + t1 * (y1 - y0)

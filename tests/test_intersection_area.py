@@ -58,6 +58,16 @@ def test_multipolygon():
     assert got[0][0] == pytest.approx(10, abs=1e-8) and not got[1][0]
 
 
+def test_more_crossings_than_the_first_work_arrays_hold():
+    # a comb of 100 teeth (base 1 m, height 10 m, on the strip [0,100]×[−1,0]) against the strip
+    # [−1,101]×[2,8]: 400 proper crossings (the kernel starts with room for 64). Each tooth is
+    # 1 − y/10 wide at height y: ∫₂⁸ (1 − y/10) dy = 6 − (64 − 4)/20 = 3 m², × 100 = 300 m²
+    teeth = [(i + d, h) for i in range(100) for d, h in ((0, 0), (0.5, 10))]
+    comb = _at(shapely.Polygon([(0, -1), (100, -1), (100, 0), *teeth[::-1]]))
+    got = _fast_and_degenerate([comb], [_box(-1, 2, 101, 8)])
+    assert got[0][0] == pytest.approx(300, abs=1e-7) and not got[1][0]
+
+
 def test_containment_and_disjoint_in_a_notch():
     small, big = _box(2, 2, 3, 4), _box(0, 0, 10, 10)
     # an L: [0,10]² without its corner [5,10]²; a square inside that corner touches nothing
