@@ -51,16 +51,17 @@ def check_overlaps(
     policy: str = "error",
     where: dict[int, str] | None = None,
     rings: dict[int, Rings] | None = None,
-) -> tuple[dict[int, gpd.GeoDataFrame], dict[int, np.ndarray]]:
+) -> tuple[dict[int, gpd.GeoDataFrame], dict[int, np.ndarray], dict[int, shapely.STRtree]]:
     """Return the land use unchanged when no polygons overlap inside the study area's counties;
     otherwise raise (policy ``error``) or cut every overlap out of the later polygon (policy
     ``first``) and return the result. Also returns, for each later year, its
-    :func:`~pipeline.zonal.identical_polygons` in the first year (computed here anyway; the zonal
-    stage reuses it), or an empty dict when overlaps were resolved. ``rings``: the
+    :func:`~pipeline.zonal.identical_polygons` in the first year, and each year's STRtree of its
+    polygons (both computed here anyway, the trees beside the screen; the zonal stage reuses
+    them), or two empty dicts when overlaps were resolved. ``rings``: the
     :class:`~pipeline.rings.Rings` of some years' polygons, if at hand (ingest reads them with the
     polygons); the others are computed here."""
     if not landuse:  # raster land use: nothing to check here
-        return {}, {}
+        return {}, {}, {}
     c_geoms = np.asarray(counties.geometry.values)
     years = sorted(landuse)
     first = years[0]
@@ -76,8 +77,12 @@ def check_overlaps(
             y: pool.submit(identical_polygons, geoms[y], geoms[first], (rings[y], rings[first]))
             for y in years[1:]
         }
+        # the trees are built as the pool frees up (the screen takes longest), and serve the
+        # pair tests below and the zonal stage
+        building = {y: pool.submit(shapely.STRtree, geoms[y]) for y in years}
         flagged = {first: screen.result()}
         identical = {y: job.result() for y, job in matching.items()}
+        trees = {y: job.result() for y, job in building.items()}
     out, problems = {}, []
     first_clean = True
     for year in years:
@@ -90,7 +95,9 @@ def check_overlaps(
         elif year != first:
             flagged[year] = overlap_suspects(geoms[year], near[year], rings[year])
         lu = landuse[year]
-        pairs = _pairs_table(_overlaps_of(geoms[year], flagged[year], engine, year, changed))
+        pairs = _pairs_table(
+            _overlaps_of(geoms[year], flagged[year], engine, year, changed, trees[year])
+        )
         first_clean = first_clean and (year != first or pairs.empty)
         by_county = _by_county(counties, lu, pairs) if len(pairs) else pd.Series(dtype=float)
         if not len(by_county):  # none, or only outside every county: nothing counted twice
@@ -112,7 +119,7 @@ def check_overlaps(
     if problems:
         raise InputError(problems)
     resolved = any(out[y] is not landuse[y] for y in years)
-    return out, ({} if resolved else identical)
+    return out, ({} if resolved else identical), ({} if resolved else trees)
 
 
 def county_overlaps(counties: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -156,6 +163,7 @@ def _overlaps_of(
     engine: Engine,
     year: int,
     changed: np.ndarray | None = None,
+    tree: shapely.STRtree | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Test the flagged polygons against their neighbours, in chunks on the engine; then, as long
     as overlaps turn up, the neighbours of every polygon found overlapping. The screen puts a
@@ -165,12 +173,14 @@ def _overlaps_of(
     through slivers below the reporting tolerance (a layer whose neighbours do not share vertices
     pays for that with more pair tests). ``changed``: if given, pairs of two unchanged polygons
     are skipped, and ``flagged`` must hold every changed polygon near the counties (then all
-    pairs that can overlap are tested in the first round)."""
+    pairs that can overlap are tested in the first round). ``tree``: the STRtree of ``geoms``,
+    if at hand."""
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     tested = np.zeros(len(geoms), dtype=bool)
     seen: np.ndarray = np.zeros(0, dtype=np.int64)  # pairs tested so far, as a * n + b
     frontier = np.asarray(flagged, dtype=np.int64)
-    tree = shapely.STRtree(geoms) if len(frontier) else None
+    if tree is None and len(frontier):
+        tree = shapely.STRtree(geoms)
     while len(frontier):
         tested[frontier] = True
         ab = _neighbour_pairs(geoms, frontier, tree)

@@ -25,12 +25,13 @@ import pandas as pd
 from pipeline import __version__
 from pipeline.accounting import Accounts, account
 from pipeline.catalog import Catalog, load_catalog
+from pipeline.checksums import checksum
 from pipeline.coefficients import Coefficients
 from pipeline.config import Config, load_config
 from pipeline.engine import Engine, in_background
 from pipeline.errors import InputError, Problem
 from pipeline.export import write_geopackage
-from pipeline.ingest import Inputs, checksum, ingest
+from pipeline.ingest import Inputs, ingest
 from pipeline.market import clear_market
 from pipeline.overlaps import check_overlaps
 from pipeline.report import MapsInBackground, write_report
@@ -217,7 +218,7 @@ def _vector_zonal(
     cache: PartitionCache | None,
 ) -> ZonalResult:
     """The overlap check (see :mod:`pipeline.overlaps`), then the zonal areas."""
-    inputs.landuse, identical = check_overlaps(
+    inputs.landuse, identical, trees = check_overlaps(
         inputs.counties,
         inputs.landuse,
         engine,
@@ -233,6 +234,7 @@ def _vector_zonal(
         partition_size=partition_size,
         cache=cache,
         identical=identical,
+        trees=trees,
     )
 
 

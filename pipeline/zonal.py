@@ -63,6 +63,7 @@ def zonal_areas(
     partition_size: int = PARTITION_SIZE,
     cache: PartitionCache | None = None,
     identical: dict[int, np.ndarray] | None = None,
+    trees: dict[int, shapely.STRtree] | None = None,
 ) -> ZonalResult:
     """Per-county, per-class areas for every year, and optionally the transfer matrix.
 
@@ -74,7 +75,7 @@ def zonal_areas(
     ``partition_size`` counties make one task (memory per task grows with it); with ``cache``,
     finished partitions are saved and reused (see :mod:`pipeline.resume`). ``identical``: for each
     later year, :func:`identical_polygons` of its polygons in the first year's (computed here when
-    not given).
+    not given); ``trees``: each year's STRtree of its polygons, if at hand.
     """
     n_parts = max(1, -(-len(counties) // partition_size))  # ceil(n / size)
     groups = spatial_groups(counties, n_parts)
@@ -87,7 +88,12 @@ def zonal_areas(
     first = years[0]
     identical = identical or {}
     with ThreadPoolExecutor(max_workers=max(2, engine.n_workers)) as pool:  # GEOS drops the GIL
-        trees = dict(zip(years, pool.map(shapely.STRtree, [arrays[y][0] for y in years])))
+        given = trees or {}
+        missing = [y for y in years if y not in given]
+        trees = {
+            **given,
+            **dict(zip(missing, pool.map(shapely.STRtree, [arrays[y][0] for y in missing]))),
+        }
         match = {
             y: identical[y]
             if y in identical

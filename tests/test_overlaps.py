@@ -58,9 +58,11 @@ def test_check_overlaps_on_a_second_year_with_one_changed_cell():
     with pytest.raises(InputError, match="landuse 2018"):
         check_overlaps(COUNTIES, lu, Engine(workers=2, progress=False))
     lu[2018] = _gdf(cells)
-    out, identical = check_overlaps(COUNTIES, lu, Engine(workers=2, progress=False))
+    out, identical, trees = check_overlaps(COUNTIES, lu, Engine(workers=2, progress=False))
     assert (identical[2018] == np.arange(len(cells))).all()  # every cell recurs as it is
     assert out[2018] is lu[2018]
+    # each year's STRtree, for the zonal stage: over that year's polygons as they are
+    assert all(trees[y].geometries is not None and len(trees[y]) == len(cells) for y in lu)
 
 
 def test_two_overlapping_tiles_are_found_whole_and_resolved():
@@ -78,7 +80,8 @@ def test_two_overlapping_tiles_are_found_whole_and_resolved():
     engine = Engine(workers=2, progress=False)
     with pytest.raises(InputError, match=f"{n_true} pairs of land-use polygons overlap"):
         check_overlaps(COUNTIES, {2010: _gdf(cells)}, engine)
-    out, _ = check_overlaps(COUNTIES, {2010: _gdf(cells)}, engine, policy="first")
+    out, _, trees = check_overlaps(COUNTIES, {2010: _gdf(cells)}, engine, policy="first")
+    assert trees == {}  # the polygons changed: no tree of them is handed on
     resolved = np.asarray(out[2010].geometry.values)
     # resolved: the polygons' areas add up to the area they cover, 60 km × 40 km
     assert shapely.area(resolved).sum() == pytest.approx(60_000 * 40_000, rel=1e-9)
