@@ -140,6 +140,7 @@ def _usage(msg: str) -> EcoVoucherError:
 
 
 def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
+    _prefetch_checksums(args.catalog)
     from pipeline.run import run_pipeline
 
     engine = _engine(args, progress)
@@ -149,6 +150,23 @@ def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
         engine.close()
     print(result.gpkg)
     return 0
+
+
+def _prefetch_checksums(catalog_path: Path) -> None:
+    """Start hashing the catalog's input files while the heavy libraries are imported (see
+    :mod:`pipeline.checksums`); a catalog that does not load is reported by the run itself."""
+    from pipeline.checksums import prefetch
+
+    try:
+        from pipeline.catalog import load_catalog
+
+        catalog = load_catalog(catalog_path)
+    except Exception:  # the run itself reports it, with the fix
+        return
+    data = catalog.datasets
+    prefetch(
+        [data.counties.path, data.socioeconomic.path, *(e.path for e in data.landuse.values())]
+    )
 
 
 def _cmd_validate(args: argparse.Namespace, progress: bool) -> int:

@@ -9,7 +9,6 @@ counted, and everything reprojected to the configured equal-area CRS.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from pipeline.catalog import Catalog, CountiesSource, LanduseSource, SocioSource
+from pipeline.checksums import checksum
 from pipeline.codes import RESDC_CLASSES, roll_up, unknown_codes
 from pipeline.config import Config
 from pipeline.engine import in_background
@@ -36,8 +36,6 @@ from pipeline.rings import Rings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
 @dataclass
@@ -167,19 +165,6 @@ def _checksums(paths: list[Path]) -> dict[Path, str | None]:
         except OSError:
             out[path] = None
     return out
-
-
-def checksum(path: Path) -> str:
-    """sha256 over a file and, for a shapefile, its sidecar files."""
-    h = hashlib.sha256()
-    parts = [path]
-    if path.suffix.lower() == ".shp":
-        parts = [path.with_suffix(s) for s in _SHAPEFILE_PARTS if path.with_suffix(s).exists()]
-    for p in parts:
-        with p.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
 
 
 # --- vector reading ------------------------------------------------------------------------------
