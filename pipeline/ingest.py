@@ -391,10 +391,16 @@ def _is_decode_error(exc: BaseException) -> bool:
 
 
 def _clean_geometries(
-    gdf: gpd.GeoDataFrame, where: str, notes: list[str], empty_ids: str | None = None
+    gdf: gpd.GeoDataFrame,
+    where: str,
+    notes: list[str],
+    empty_ids: str | None = None,
+    proven: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
     """Drop empty geometries (or, given ``empty_ids``, refuse them naming those ids) and repair
-    invalid ones, keeping only their polygonal parts."""
+    invalid ones, keeping only their polygonal parts. ``proven``: for each feature, whether
+    :meth:`~pipeline.rings.Rings.simple_valid` has proven it valid already (GEOS checks the
+    others; nationally ~0.04 s instead of ~0.45 s a year)."""
     geoms = gdf.geometry.values
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if empty.any() and empty_ids:
@@ -407,7 +413,10 @@ def _clean_geometries(
         log.warning("%s: dropped %d empty geometries", where, int(empty.sum()))
         gdf = gdf.loc[~empty]
         geoms = gdf.geometry.values
-    invalid = ~shapely.is_valid(geoms)
+        proven = proven[~empty] if proven is not None else None
+    invalid = np.zeros(len(geoms), dtype=bool)
+    ask = np.flatnonzero(~proven) if proven is not None else slice(None)
+    invalid[ask] = ~shapely.is_valid(np.asarray(geoms)[ask])
     if invalid.any():
         fixed = shapely.make_valid(np.asarray(geoms[invalid]))
         fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
@@ -632,12 +641,20 @@ def _read_landuse(
     )
     out = out.set_crs(gdf.crs)
     read = np.asarray(out.geometry.values)
+    rings = found[0] if found else None
     out = _to_crs(out, crs, where, notes, densify=True)
-    out = _clean_geometries(out, where, notes).reset_index(drop=True)
-    kept = np.asarray(out.geometry.values)
-    # the Rings describe the geometry as read: only if every polygon is still the very object read
-    same = len(kept) == len(read) and all(a is b for a, b in zip(kept, read))
-    return out, (found[0] if found and same else None)
+    # the Rings describe the geometry as read: only while every polygon is the very object read
+    if rings is not None and not _same_objects(np.asarray(out.geometry.values), read):
+        rings = None
+    proven = rings.simple_valid() if rings is not None else None
+    out = _clean_geometries(out, where, notes, proven=proven).reset_index(drop=True)
+    if rings is not None and not _same_objects(np.asarray(out.geometry.values), read):
+        rings = None
+    return out, rings
+
+
+def _same_objects(a: np.ndarray, b: np.ndarray) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
 
 
 # --- statistics ----------------------------------------------------------------------------------

@@ -105,6 +105,14 @@ class Rings:
             self.shell,
         )  # fmt: skip
 
+    def simple_valid(self) -> np.ndarray:
+        """For each geometry, True where it is proven valid cheaply: one ring of 4 to
+        SIMPLE_MAX_COORDS finite coordinates, no edge of zero length, no edge turning back onto
+        the one before, and every two edges that are not neighbours clearly apart (boxes apart,
+        or one edge's ends clearly on one side of the other's line). False means "not proven":
+        ask GEOS (holes, several parts, long rings, edges touching or too close to call)."""
+        return _simple_valid(self.x, self.y, self.ring_off, self.geom_rings)
+
     def same(self, i: np.ndarray, other: Rings, j: np.ndarray) -> np.ndarray:
         """For each k: is geometry ``i[k]`` exactly geometry ``j[k]`` of ``other`` (the same rings,
         shells and coordinates, bit for bit)?"""
@@ -125,6 +133,74 @@ def _ring_signs(x, y, ring_off, shell):
         if (twice > 0) != shell[r]:
             sign[r] = -1.0
     return sign
+
+
+#: rings longer than this (coordinates) are left to GEOS by :meth:`Rings.simple_valid`, whose
+#: test of every pair of edges grows with the square of the length
+SIMPLE_MAX_COORDS = 64
+
+
+@numba.njit(nogil=True, cache=True)
+def _simple_valid(x, y, ring_off, geom_rings):
+    out = np.zeros(len(geom_rings) - 1, dtype=np.bool_)
+    for g in range(len(geom_rings) - 1):
+        if geom_rings[g + 1] - geom_rings[g] == 1:
+            r = geom_rings[g]
+            out[g] = _ring_simple(x, y, ring_off[r], ring_off[r + 1])
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _ring_simple(x, y, start, stop):
+    """Is the closed ring x[start:stop], y[start:stop] proven simple (see Rings.simple_valid)?"""
+    n = stop - start
+    if n < 4 or n > SIMPLE_MAX_COORDS:
+        return False
+    if x[start] != x[stop - 1] or y[start] != y[stop - 1]:
+        return False
+    # local coordinates: small numbers, small rounding; ``tol`` is far above the rounding of a
+    # cross product of them (~1e-16 of extent²) and far below any real feature
+    x0, y0 = x[start], y[start]
+    extent = 0.0
+    for i in range(start, stop):
+        if not (np.isfinite(x[i]) and np.isfinite(y[i])):
+            return False
+        extent = max(extent, abs(x[i] - x0), abs(y[i] - y0))
+    tol = 1e-12 * extent * extent
+    m = n - 1  # edges; edge k runs from point k to point k + 1
+    for k in range(m):
+        ax, ay = x[start + k] - x0, y[start + k] - y0
+        bx, by = x[start + k + 1] - x0, y[start + k + 1] - y0
+        if ax == bx and ay == by:
+            return False  # a repeated point
+        # the edge before this one (the ring is closed: the last edge comes before the first)
+        p = start + (k - 1 if k > 0 else m - 1)
+        px, py = x[p] - x0, y[p] - y0
+        turn = (ax - px) * (by - ay) - (ay - py) * (bx - ax)
+        if abs(turn) <= tol and (ax - px) * (bx - ax) + (ay - py) * (by - ay) <= 0.0:
+            return False  # turning back onto it, or too close to call
+        for j in range(k + 2, m):
+            if k == 0 and j == m - 1:
+                continue  # the first and last edges are neighbours
+            cx, cy = x[start + j] - x0, y[start + j] - y0
+            dx, dy = x[start + j + 1] - x0, y[start + j + 1] - y0
+            if (
+                max(ax, bx) < min(cx, dx)
+                or max(cx, dx) < min(ax, bx)
+                or max(ay, by) < min(cy, dy)
+                or max(cy, dy) < min(ay, by)
+            ):
+                continue
+            d1 = (dx - cx) * (ay - cy) - (dy - cy) * (ax - cx)  # this edge's ends, that line
+            d2 = (dx - cx) * (by - cy) - (dy - cy) * (bx - cx)
+            if (d1 > tol and d2 > tol) or (d1 < -tol and d2 < -tol):
+                continue
+            d3 = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)  # that edge's ends, this line
+            d4 = (bx - ax) * (dy - ay) - (by - ay) * (dx - ax)
+            if (d3 > tol and d4 > tol) or (d3 < -tol and d4 < -tol):
+                continue
+            return False  # they meet, or too close to call
+    return True
 
 
 @numba.njit(inline="always")
