@@ -200,6 +200,23 @@ def test_touching_partitions_match_geos():
     assert flags.sum() > 2000 and ok.all()
 
 
+def test_large_pairs_are_left_to_geos(monkeypatch):
+    # two discs of 513 vertices each: 513² > MAX_KERNEL_WORK, so GEOS computes the pair (the
+    # kernels would test edges against edges); a small square against a disc stays in the kernel
+    a = _at(shapely.Point(0, 0).buffer(100, quad_segs=128))
+    b = _at(shapely.Point(50, 0).buffer(100, quad_segs=128))
+    square = _box(-10, -10, 10, 10)  # inside disc a: 20 × 20 = 400 m²
+    seen = []
+    kernel = ia_mod._pair_areas
+    monkeypatch.setattr(
+        ia_mod, "_pair_areas", lambda *args: seen.append(len(args[-1])) or kernel(*args)
+    )
+    got = intersection_areas(np.array([a, square]), np.array([b, a]), [0, 1], [0, 1])
+    assert got[0] == shapely.area(shapely.intersection(a, b))  # GEOS's own number
+    assert got[1] == pytest.approx(400, abs=1e-8)
+    assert seen == [1]  # only the square's pair reached the kernel
+
+
 def test_other_geometry_types_are_left_to_geos():
     line = _at(shapely.LineString([(0, 0), (10, 10)]))
     mixed = _at(shapely.GeometryCollection([shapely.box(0, 0, 2, 2), shapely.Point(5, 5)]))
