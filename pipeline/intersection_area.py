@@ -55,8 +55,12 @@ MAX_KERNEL_WORK = 100_000
 _POLYGONAL = (3, 6)  # Polygon, MultiPolygon
 
 
-def intersection_areas(a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
-    """``area(a[ia[k]] ∩ b[ib[k]])`` for every k, in the units² of the coordinates.
+def intersection_areas(
+    a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndarray, within: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """``area(a[ia[k]] ∩ b[ib[k]])`` for every k, in the units² of the coordinates; with
+    ``within``, also whether ``a[ia[k]]`` lies in the interior of ``b[ib[k]]`` (True only where the
+    crossing kernel shows it: no contact between the boundaries; False is "no, or not shown").
 
     ``a`` and ``b``: arrays of valid shapely (Multi)Polygons (other geometry types, and pairs of
     large polygons, see MAX_KERNEL_WORK, are left to GEOS); ``ia``, ``ib``: equal-length index
@@ -66,8 +70,9 @@ def intersection_areas(a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndar
     ia = np.asarray(ia, dtype=np.int64)
     ib = np.asarray(ib, dtype=np.int64)
     out = np.zeros(len(ia), dtype=np.float64)
+    inside = np.zeros(len(ia), dtype=bool)
     if not len(ia):
-        return out
+        return (out, inside) if within else out
     ua, ra = np.unique(ia, return_inverse=True)
     ub, rb = np.unique(ib, return_inverse=True)
     ga, gb = a[ua], b[ub]
@@ -83,7 +88,7 @@ def intersection_areas(a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndar
             Rings.of(np.where(ok_b, gb, shapely.Polygon())),
         )
         k = np.flatnonzero(fast)
-        areas, flags = _pair_areas(*pa.arrays(), *pb.arrays(), ra[k], rb[k])
+        areas, flags, inside[k] = _pair_areas(*pa.arrays(), *pb.arrays(), ra[k], rb[k])
         out[k] = areas
         k = k[flags]  # boundaries that touch or run along each other: cut at every contact
         areas, ok = _touching_pair_areas(*pa.arrays(), *pb.arrays(), ra[k], rb[k])
@@ -95,17 +100,19 @@ def intersection_areas(a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndar
         # area) is ~3× cheaper than the intersection, which only the others then need
         k = k[shapely.relate_pattern(a[ia[k]], b[ib[k]], "2********")]
         out[k] = shapely.area(shapely.intersection(a[ia[k]], b[ib[k]]))
-    return out
+    return (out, inside) if within else out
 
 
 @numba.njit(nogil=True, cache=True)
 def _pair_areas(
     ax, ay, a_ring, a_geom, a_sign, a_box, bx, by, b_ring, b_geom, b_sign, b_box, ia, ib
 ):
-    """:func:`_pair_area` of every pair: the areas and which pairs are degenerate. Work arrays
-    are allocated once, for the largest polygon, and grown when a pair has more crossings."""
+    """:func:`_pair_area` of every pair: the areas, which pairs are degenerate and which A lies
+    in B's interior. Work arrays are allocated once, for the largest polygon, and grown when a
+    pair has more crossings."""
     areas = np.zeros(len(ia))
     degenerate = np.zeros(len(ia), dtype=np.bool_)
+    within = np.zeros(len(ia), dtype=np.bool_)
     cap = _max_edges(a_ring, a_geom, ia, b_ring, b_geom, ib)
     ea, ra, eb, rb = (np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64),
                       np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64))  # fmt: skip
@@ -115,7 +122,7 @@ def _pair_areas(
     for k in range(len(ia)):
         p, q = ia[k], ib[k]
         while True:
-            area, flag, full = _pair_area(
+            area, flag, full, inside = _pair_area(
                 ax, ay, a_ring, a_geom[p], a_geom[p + 1], a_sign, a_box[p],
                 bx, by, b_ring, b_geom[q], b_geom[q + 1], b_sign, b_box[q],
                 ea, ra, eb, rb, ci, cj, ct, cu, ts,
@@ -125,8 +132,8 @@ def _pair_areas(
             n_cross *= 4  # more crossings than room for them: again, with more room
             ci, cj = np.empty(n_cross, dtype=np.int64), np.empty(n_cross, dtype=np.int64)
             ct, cu, ts = np.empty(n_cross), np.empty(n_cross), np.empty(n_cross)
-        areas[k], degenerate[k] = area, flag
-    return areas, degenerate
+        areas[k], degenerate[k], within[k] = area, flag, inside
+    return areas, degenerate, within
 
 
 @numba.njit(nogil=True, cache=True)
@@ -203,7 +210,7 @@ def _pair_area(
     long as the most crossings that may be found."""
     eps = DEGENERATE_M
     if abox[2] < bbox[0] or bbox[2] < abox[0] or abox[3] < bbox[1] or bbox[3] < abox[1]:
-        return 0.0, False, False
+        return 0.0, False, False, False
     ox, oy = abox[0], abox[1]  # local origin: small coordinates, small rounding
     na = _edges_near(ax, ay, a_ring, ar0, ar1, bbox, eps, ea, ra)
     nb = _edges_near(bx, by, b_ring, br0, br1, abox, eps, eb, rb)
@@ -233,17 +240,18 @@ def _pair_area(
             d4 = (x1 - x0) * (y3 - y0) - (y1 - y0) * (x3 - x0)
             near = eps * lcd
             if abs(d1) <= near or abs(d2) <= near:
-                return 0.0, True, False
+                return 0.0, True, False, False
             near = eps * lab
             if abs(d3) <= near or abs(d4) <= near:
-                return 0.0, True, False
+                return 0.0, True, False, False
             if (d1 > 0) != (d2 > 0) and (d3 > 0) != (d4 > 0):
                 if nc == len(ci):
-                    return 0.0, False, True
+                    return 0.0, False, True, False
                 ci[nc], cj[nc] = i, j
                 ct[nc], cu[nc] = d1 / (d1 - d2), d3 / (d3 - d4)
                 nc += 1
     twice = 0.0
+    within = nc == 0  # A in B's interior: no crossing, every ring of A inside, none of B in A
     # A's boundary inside B: walk each ring in order so that "inside" carries from edge to edge
     k = 0
     for r in range(ar0, ar1):
@@ -251,6 +259,7 @@ def _pair_area(
         for e in range(a_ring[r], a_ring[r + 1] - 1):
             if k >= na or ea[k] != e:  # an edge away from B's box: it ends outside B
                 status = 0
+                within = False
                 continue
             x0, y0, x1, y1 = ax[e] - ox, ay[e] - oy, ax[e + 1] - ox, ay[e + 1] - oy
             if status == -1:
@@ -259,6 +268,8 @@ def _pair_area(
                     x0, y0, bx, by, b_ring, br0, br1, ox, oy
                 ):
                     status = 1
+                if status == 0:
+                    within = False
             m = _params_of(k, ci, ct, nc, ts)
             twice += a_sign[r] * _inside_parts(x0, y0, x1, y1, ts, m, status)
             status ^= m & 1
@@ -272,9 +283,10 @@ def _pair_area(
             x0, y0, ax, ay, a_ring, ar0, ar1, ox, oy
         ):
             status = 1
+            within = False
         m = _params_of(j, cj, cu, nc, ts)
         twice += b_sign[rb[j]] * _inside_parts(x0, y0, x1, y1, ts, m, status)
-    return twice / 2.0, False, False
+    return twice / 2.0, False, False, within
 
 
 @numba.njit(nogil=True, cache=True)

@@ -3,10 +3,12 @@ land-use transfer matrix (土地利用转移矩阵) between two years.
 
 One public function, :func:`zonal_areas`. Counties are split into spatially compact partitions;
 each partition is one task (run by :class:`~pipeline.engine.Engine`) that gets its counties and the
-land-use polygons whose bounding boxes touch them, for every year. Inside a task an STRtree finds
-the intersecting (county, polygon) pairs; a polygon that lies wholly inside its county
-(``contains_properly``) counts with its own area, and only polygons crossing a county boundary are
-intersected (with grid pieces of the county, see :func:`_pieces`).
+land-use polygons whose bounding boxes touch them, for every year. Inside a task the counties
+are cut into grid pieces of a few hundred vertices (:func:`_pieces`); an STRtree finds the
+(polygon, piece) pairs whose boxes meet, and a numba kernel gives each pair's area and shows the
+polygons lying wholly inside a piece (most of them), which count with their own area; GEOS
+intersects only polygons crossing a piece's boundary whose geometry there is needed (see
+:func:`_overlay`).
 
 Transitions: each base-year piece (a polygon, or its part inside the county) is matched with the
 target-year polygons. A polygon unchanged between the years (identical geometry) is one cell of
@@ -102,9 +104,9 @@ def zonal_areas(
         }
 
         def task(positions: np.ndarray) -> tuple:
-            # Each task gets its own copy of its counties: it prepares them, and GEOS prepared
-            # geometries build their indexes lazily, so sharing one between threads crashes.
-            c_geoms = shapely.from_wkb(shapely.to_wkb(counties.geometry.values[positions]))
+            # shared, not copied: the tasks only read them (no prepared geometries, whose lazily
+            # built indexes must not be shared between threads)
+            c_geoms = np.asarray(counties.geometry.values)[positions]
             per_year, cands = {}, {}
             for y in years:
                 # bounding-box candidates only (sorted): the exact predicates run in the task
@@ -194,7 +196,6 @@ def _partition_task(
     that polygon's county pieces and areas as they are; only the changed polygons are overlaid
     again.
     """
-    shapely.prepare(county_geoms)
     grid = _pieces(county_geoms, np.arange(len(county_geoms)))
     years = sorted(per_year)
     first = years[0]
@@ -205,11 +206,9 @@ def _partition_task(
         need_piece = np.ones(len(per_year[first][0]), dtype=bool)
         m = matches[transitions[1]]
         need_piece[m[m >= 0]] = False
-    overlays = {first: _overlay(county_geoms, per_year[first][0], grid, need_piece)}
+    overlays = {first: _overlay(per_year[first][0], grid, need_piece)}
     for year in years[1:]:
-        overlays[year] = _overlay_changed(
-            county_geoms, per_year[year][0], grid, overlays[first], matches[year]
-        )
+        overlays[year] = _overlay_changed(per_year[year][0], grid, overlays[first], matches[year])
     areas = []
     for year in years:
         c, lu, area, _ = overlays[year]
@@ -228,7 +227,6 @@ def _partition_task(
 
 
 def _overlay_changed(
-    county_geoms: np.ndarray,
     lu_geoms: np.ndarray,
     grid: tuple[np.ndarray, np.ndarray],
     first: tuple[np.ndarray, ...],
@@ -248,7 +246,7 @@ def _overlay_changed(
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     rows = order[np.repeat(lo, counts) + offsets]
     changed = np.flatnonzero(match < 0)
-    c1, l1, a1, p1 = _overlay(county_geoms, lu_geoms[changed], grid)
+    c1, l1, a1, p1 = _overlay(lu_geoms[changed], grid)
     return (
         np.concatenate([c0[rows], c1]),
         np.concatenate([np.repeat(same, counts), changed[l1]]),
@@ -258,7 +256,6 @@ def _overlay_changed(
 
 
 def _overlay(
-    county_geoms: np.ndarray,
     lu_geoms: np.ndarray,
     grid: tuple[np.ndarray, np.ndarray],
     need_piece: np.ndarray | None = None,
@@ -266,38 +263,30 @@ def _overlay(
     """Every (county, polygon) overlap: county index, polygon index, area (m²) and the piece —
     the part of the polygon in the county, built only where ``need_piece[polygon]`` (else None).
 
-    1. An STRtree over the land use gives the (county, polygon) pairs whose bounding boxes meet;
-       the county polygons are prepared, so the predicate is fast even for counties of 10⁴
-       vertices.
-    2. A polygon with ``contains_properly`` counts with its own area; its piece is the polygon.
-    3. Only polygons crossing a county boundary are intersected, and with the county's grid pieces
-       (:func:`_pieces`) that overlap them, not with the whole county, so each intersection costs
-       in proportion to the polygon and a piece of at most MAX_PIECE_VERTICES vertices. Where
-       only the area is needed it comes from :func:`~pipeline.intersection_area
-       .intersection_areas`, ~10× faster than building the intersection.
+    Polygons meet the counties' grid pieces (:func:`_pieces`), never whole counties, so each
+    test costs in proportion to the polygon and a piece of at most MAX_PIECE_VERTICES vertices:
+
+    1. An STRtree over the pieces gives the (polygon, piece) pairs whose bounding boxes meet.
+    2. :func:`~pipeline.intersection_area.intersection_areas` gives every pair's area without
+       building the intersection (~10× faster than GEOS), and shows which polygons lie inside a
+       piece (most of them): those count with their own area, and their piece is the polygon.
+    3. Only a polygon that crosses a piece's boundary and whose geometry there is needed is
+       intersected by GEOS.
+    A polygon inside a county but across the line between two of its pieces counts in parts, the
+    parts' areas adding up to its own (to rounding).
     """
-    tree = shapely.STRtree(lu_geoms)
-    c_idx, l_idx = tree.query(county_geoms)  # bounding boxes
-    inside = shapely.contains_properly(county_geoms[c_idx], lu_geoms[l_idx])
-    # the rest cross the boundary or lie outside: outside ones meet no piece, or get area 0
-    cross_c, cross_l = c_idx[~inside], l_idx[~inside]
     grid, owner = grid
-    pair, piece = shapely.STRtree(grid).query(lu_geoms[cross_l])  # bounding boxes only
-    own = owner[piece] == cross_c[pair]  # a piece of this pair's own county
-    pair, piece = pair[own], piece[own]
-    lu_of = cross_l[pair]
-    build = need_piece[lu_of] if need_piece is not None else np.zeros(len(pair), dtype=bool)
-    cut = np.full(len(pair), None, dtype=object)
-    cut[build] = shapely.intersection(grid[piece[build]], lu_geoms[lu_of[build]])
-    cut_area = np.empty(len(pair))
-    cut_area[build] = shapely.area(cut[build])
-    cut_area[~build] = intersection_areas(lu_geoms, grid, lu_of[~build], piece[~build])
-    keep = cut_area > 0
-    c_all = np.concatenate([c_idx[inside], cross_c[pair][keep]])
-    l_all = np.concatenate([l_idx[inside], cross_l[pair][keep]])
-    area = np.concatenate([shapely.area(lu_geoms[l_idx[inside]]), cut_area[keep]])
-    pieces = np.concatenate([lu_geoms[l_idx[inside]], cut[keep]])
-    return c_all, l_all, area, pieces
+    lu_idx, piece = shapely.STRtree(grid).query(lu_geoms)  # bounding boxes
+    area, inside = intersection_areas(lu_geoms, grid, lu_idx, piece, within=True)
+    cut = np.full(len(lu_idx), None, dtype=object)
+    cut[inside] = lu_geoms[lu_idx[inside]]
+    area[inside] = shapely.area(cut[inside])  # a polygon's own area, as GEOS gives it
+    build = ~inside & (area > 0)
+    build &= need_piece[lu_idx] if need_piece is not None else False
+    cut[build] = shapely.intersection(grid[piece[build]], lu_geoms[lu_idx[build]])
+    area[build] = shapely.area(cut[build])
+    keep = area > 0
+    return owner[piece[keep]], lu_idx[keep], area[keep], cut[keep]
 
 
 def _transitions(

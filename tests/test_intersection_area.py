@@ -58,6 +58,25 @@ def test_multipolygon():
     assert got[0][0] == pytest.approx(10, abs=1e-8) and not got[1][0]
 
 
+def test_within_is_shown_only_for_a_polygon_clear_inside_the_other():
+    holed = _at(shapely.Polygon(shapely.box(0, 0, 10, 10).exterior.coords,
+                                [shapely.box(4, 4, 6, 6).exterior.coords]))  # fmt: skip
+    big, small = _box(0, 0, 10, 10), _box(2, 2, 3, 3)
+    pairs = [
+        (small, big, 1, True),  # inside: 1 × 1
+        (_box(8, 8, 12, 12), big, 4, False),  # crosses: [8,10]² = 2 × 2
+        (_box(0, 2, 1, 3), big, 1, False),  # inside, but on big's edge x = 0: not shown
+        (_box(4.5, 4.5, 5.5, 5.5), holed, 0, False),  # in the hole
+        (_box(1, 1, 9, 9), holed, 60, False),  # around the hole: 8 × 8 − 2 × 2
+        (big, small, 1, False),  # the other way round
+    ]
+    a, b, expected, shown = (np.array(col, dtype=object) for col in zip(*pairs))
+    k = np.arange(len(pairs))
+    areas, inside = intersection_areas(a, b, k, k, within=True)
+    np.testing.assert_allclose(areas, expected.astype(float), atol=1e-8)
+    assert inside.tolist() == shown.tolist()
+
+
 def test_more_crossings_than_the_first_work_arrays_hold():
     # a comb of 100 teeth (base 1 m, height 10 m, on the strip [0,100]×[−1,0]) against the strip
     # [−1,101]×[2,8]: 400 proper crossings (the kernel starts with room for 64). Each tooth is
@@ -195,7 +214,7 @@ def test_touching_partitions_match_geos():
     np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-6)
     # and the touching kernel called them all: no pair was left to GEOS
     ra, rb = Rings.of(cells), Rings.of(later)
-    _, flags = ia_mod._pair_areas(*ra.arrays(), *rb.arrays(), i, j)
+    _, flags, _ = ia_mod._pair_areas(*ra.arrays(), *rb.arrays(), i, j)
     _, ok = ia_mod._touching_pair_areas(*ra.arrays(), *rb.arrays(), i[flags], j[flags])
     assert flags.sum() > 2000 and ok.all()
 
