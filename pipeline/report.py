@@ -48,6 +48,7 @@ from pipeline import styling
 from pipeline.atomic import PARTIAL_PREFIX
 from pipeline.codes import RESDC_CLASSES
 from pipeline.engine import in_background
+from pipeline.rings import Rings
 from pipeline.xlsx import write_xlsx
 
 log = logging.getLogger(__name__)
@@ -310,25 +311,23 @@ def _rgba(colour: str) -> tuple[float, float, float, float]:
 
 def _paths(geoms: np.ndarray):
     """matplotlib Paths of (multi)polygons, holes included: exteriors counter-clockwise, holes
-    clockwise."""
+    clockwise. Built from the flat coordinate arrays (:class:`~pipeline.rings.Rings`), not ring
+    by ring in Python."""
     from matplotlib.path import Path as MPath
 
+    rings = Rings.of(shapely.orient_polygons(np.asarray(geoms)))
+    size = np.diff(rings.ring_off)
+    codes = np.full(len(rings.x), MPath.LINETO, dtype=np.uint8)
+    codes[rings.ring_off[:-1][size > 0]] = MPath.MOVETO
+    codes[rings.ring_off[1:][size > 0] - 1] = MPath.CLOSEPOLY
+    verts = np.column_stack([rings.x, rings.y])
+    drawn = np.repeat(size >= 3, size)  # a ring needs three points
     out = []
-    for geom in shapely.orient_polygons(geoms):
-        verts, codes = [], []
-        for poly in shapely.get_parts(geom):
-            if poly.is_empty:
-                continue
-            for ring in [poly.exterior, *poly.interiors]:
-                xy = np.asarray(ring.coords)
-                if len(xy) < 3:
-                    continue
-                verts.append(xy)
-                c = np.full(len(xy), MPath.LINETO, dtype=np.uint8)
-                c[0], c[-1] = MPath.MOVETO, MPath.CLOSEPOLY
-                codes.append(c)
-        if verts:
-            out.append(MPath(np.concatenate(verts), np.concatenate(codes)))
+    for g in range(len(rings.geom_rings) - 1):
+        a, b = rings.ring_off[rings.geom_rings[g]], rings.ring_off[rings.geom_rings[g + 1]]
+        keep = drawn[a:b]
+        if keep.any():
+            out.append(MPath(verts[a:b][keep], codes[a:b][keep]))
         else:
             out.append(MPath(np.zeros((1, 2)), np.array([MPath.MOVETO], dtype=np.uint8)))
     return out
@@ -427,7 +426,7 @@ def _north_arrow(ax, angle: float) -> None:
             fontsize=8, linespacing=0.95, zorder=6)  # fmt: skip
 
 
-def _draw_map(ax, paths, colours, extent, crs, title, legend, legend_title) -> None:
+def _draw_map(ax, paths, colours, extent, north, title, legend, legend_title) -> None:
     from matplotlib.collections import PathCollection
     from matplotlib.patches import Patch
 
@@ -453,7 +452,7 @@ def _draw_map(ax, paths, colours, extent, crs, title, legend, legend_title) -> N
     ax.set_title(title, fontsize=12, pad=6)
     frame = ax.get_xlim()[0], ax.get_ylim()[0], ax.get_xlim()[1], ax.get_ylim()[1]
     _scale_bar(ax, frame)
-    _north_arrow(ax, _north_angle(crs, extent))
+    _north_arrow(ax, north)
     if not legend:
         return
     handles = [
@@ -482,6 +481,7 @@ def _figures(data: _Data, folder: Path) -> list[tuple[Path, Path, str]]:
     crs = gdf.crs
     bounds = gdf.total_bounds
     extent = tuple(float(v) for v in bounds)
+    north = _north_angle(crs, extent)  # the same for every map
     # simplify for drawing: a tolerance of 1/2000 of the map's width is below one pixel; topology
     # need not be kept for a picture (keeping it costs ~10× for national runs)
     tol = max(extent[2] - extent[0], extent[3] - extent[1]) / 2000
@@ -510,7 +510,7 @@ def _figures(data: _Data, folder: Path) -> list[tuple[Path, Path, str]]:
         axes = [fig.add_axes((0.01, 0.02, 0.485, 0.88)), fig.add_axes((0.505, 0.02, 0.485, 0.88))]
         legend = list(zip(seq_colours, seq_labels))
         for ax, values, year, lg in ((axes[0], m0, data.y0, None), (axes[1], mt, data.yt, legend)):
-            _draw_map(ax, paths, colours(values, seq_bounds, seq_colours), extent, crs,
+            _draw_map(ax, paths, colours(values, seq_bounds, seq_colours), extent, north,
                       f"{year}年标准林面积", lg, "标准林面积 (hm²)")  # fmt: skip
         fig.suptitle(
             f"县域标准林面积 $M_0$ 与 $M_t$（{data.y0}年、{data.yt}年）", fontsize=14, y=0.975
@@ -520,7 +520,7 @@ def _figures(data: _Data, folder: Path) -> list[tuple[Path, Path, str]]:
 
         fig = Figure(figsize=MAP_SIZE, dpi=DPI)
         ax = fig.add_axes((0.01, 0.02, 0.98, 0.9))
-        _draw_map(ax, paths, colours(dm, dm_bounds, div_colours), extent, crs,
+        _draw_map(ax, paths, colours(dm, dm_bounds, div_colours), extent, north,
                   f"标准林面积变化 $\\Delta M = M_t - M_0$（{data.y0}–{data.yt}年）",
                   list(zip(div_colours, dm_labels)), "ΔM (hm²)")  # fmt: skip
         out.append(_save(fig, folder / "standard_forest_change",
@@ -529,7 +529,7 @@ def _figures(data: _Data, folder: Path) -> list[tuple[Path, Path, str]]:
 
         fig = Figure(figsize=MAP_SIZE, dpi=DPI)
         ax = fig.add_axes((0.01, 0.02, 0.98, 0.9))
-        _draw_map(ax, paths, colours(e, e_bounds, div_colours), extent, crs,
+        _draw_map(ax, paths, colours(e, e_bounds, div_colours), extent, north,
                   f"生态券供需分布（动态生态券 E，{data.yt}年）",
                   list(zip(div_colours, e_labels)), "生态券 E (hm²)")  # fmt: skip
         order = gdf.assign(_e=e).sort_values(["_e", "county_id"], kind="stable")
