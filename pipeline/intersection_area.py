@@ -64,8 +64,8 @@ def intersection_areas(
 
     ``a`` and ``b``: arrays of valid shapely (Multi)Polygons (other geometry types, and pairs of
     large polygons, see MAX_KERNEL_WORK, are left to GEOS); ``ia``, ``ib``: equal-length index
-    arrays. Exact up to rounding and to boundaries closer
-    than DEGENERATE_M, which count as one line (see the module docstring).
+    arrays. Exact up to rounding and to boundaries closer than DEGENERATE_M, which count as one
+    line (see the module docstring).
     """
     ia = np.asarray(ia, dtype=np.int64)
     ib = np.asarray(ib, dtype=np.int64)
