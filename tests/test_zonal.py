@@ -144,3 +144,28 @@ def test_identical_polygons_match_one_to_one():
     a_rev = shapely.Polygon(a.exterior.coords[::-1])
     got = identical_polygons(np.array([a, b, a, a_rev]), np.array([b, a]))
     assert got.tolist() == [1, 0, -1, -1]
+
+
+def test_transfer_matrix_where_changed_polygons_share_edges_and_cross_counties():
+    # counties c0 = [0,1000]×[0,1000] and c1 = [1000,2000]×[0,1000] m (100 ha each). 2010: forest
+    # A = [0,500], paddy B = [500,1500] (across the county line), grass C = [1500,2000] (all
+    # × [0,1000]). 2018: A and C unchanged; B split at x = 800 into paddy [500,800] and built-up
+    # [800,1500], whose edges lie on B's: the kernel for touching boundaries takes those pairs.
+    counties = _counties([shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2000, 1000)])
+    a, b, c = (shapely.box(x0, 0, x1, 1000) for x0, x1 in ((0, 500), (500, 1500), (1500, 2000)))
+    lu = {
+        2010: _landuse([21, 11, 31], [a, b, c]),
+        2018: _landuse(
+            [21, 11, 51, 31],
+            [a, shapely.box(500, 0, 800, 1000), shapely.box(800, 0, 1500, 1000), c],
+        ),
+    }
+    res = zonal_areas(counties, lu, Engine(workers=1, progress=False), transitions=(2010, 2018))
+    got = {(r.county_id, r.from_code, r.to_code): r.area_ha for r in res.transitions.itertuples()}
+    # c0: A 500 × 1000 m = 50 ha stays forest; B's part [500,1000]: 300 m × 1000 m = 30 ha stays
+    # paddy, 200 m = 20 ha becomes built-up. c1: B's part [1000,1500] = 50 ha becomes built-up,
+    # C = 50 ha stays grass. Nothing else, not even rounding rows.
+    assert got == pytest.approx(
+        {("c0", 21, 21): 50, ("c0", 11, 11): 30, ("c0", 11, 51): 20,
+         ("c1", 11, 51): 50, ("c1", 31, 31): 50}, abs=1e-9,
+    )  # fmt: skip
