@@ -333,9 +333,9 @@ def _boundary_in(
     Each edge of P is cut wherever an edge of Q crosses it or a vertex of Q lies on it (within
     DEGENERATE_M); each piece between cuts is then wholly inside, outside or along Q's boundary,
     which its midpoint tells: farther than GRAY_M from Q's boundary, a crossing-number test; within
-    DEGENERATE_M of a Q edge that both its ends are within 2·DEGENERATE_M of, along that edge (the
-    direction of both, interiors on the left, says whether it counts); anything else, too close
-    to call. Edges with no Q edge within GRAY_M keep the inside/outside status of the edge before
+    DEGENERATE_M of a Q edge that both its ends are within 2·DEGENERATE_M of, and no other Q edge
+    within GRAY_M, along that edge (the direction of both, interiors on the left, says whether it
+    counts); anything else, too close to call. Edges with no Q edge within GRAY_M keep the inside/outside status of the edge before
     them (one crossing-number test per run of such edges).
 
     Work arrays, each as long as Q has edges (``ts``: 2 + 3 × that): ``eq``, ``rq``: Q's edges
@@ -397,7 +397,7 @@ def _boundary_in(
                 sx0, sy0, sx1, sy1 = x0 + t0 * dx, y0 + t0 * dy, x0 + t1 * dx, y0 + t1 * dy
                 term = p_sign[r] * (sx0 * sy1 - sx1 * sy0)
                 mx, my = (sx0 + sx1) / 2.0, (sy0 + sy1) / 2.0
-                near, j = _nearest_edge(mx, my, qx, qy, eq, near_q[:m], ox, oy, gray)
+                near, j, other = _nearest_edge(mx, my, qx, qy, eq, near_q[:m], ox, oy, gray)
                 if near > gray:
                     status = _inside(mx, my, qx, qy, q_ring, qr0, qr1, ox, oy)
                     if status == 1:
@@ -406,6 +406,10 @@ def _boundary_in(
                 status = -1
                 piece = (t1 - t0) * length
                 if near > eps or (TINY_M < piece < 4.0 * eps):
+                    return 0.0, False
+                # a second edge of Q as near (a sliver or spike of Q thinner than GRAY_M): which
+                # side the piece runs along is rounding, and it decides the piece's whole term
+                if piece > TINY_M and other <= gray:
                     return 0.0, False
                 f = eq[j]
                 x2, y2, x3, y3 = qx[f] - ox, qy[f] - oy, qx[f + 1] - ox, qy[f + 1] - oy
@@ -434,8 +438,9 @@ def _project(px, py, x0, y0, dx, dy, l2):
 @numba.njit(nogil=True, cache=True)
 def _nearest_edge(px, py, qx, qy, edges, which, ox, oy, within):
     """Distance from (px, py) to the nearest of the edges ``edges[which]`` (if under ``within``;
-    else some value above it), and that edge's position in ``edges``."""
-    best, at = np.inf, -1
+    else some value above it), that edge's position in ``edges``, and the distance to the
+    second nearest (likewise)."""
+    best, at, second = np.inf, -1, np.inf
     for j in which:
         f = edges[j]
         x2, y2, x3, y3 = qx[f] - ox, qy[f] - oy, qx[f + 1] - ox, qy[f + 1] - oy
@@ -449,8 +454,10 @@ def _nearest_edge(px, py, qx, qy, edges, which, ox, oy, within):
         fx, fy = x3 - x2, y3 - y2
         d = _project(px, py, x2, y2, fx, fy, fx * fx + fy * fy)[1]
         if d < best:
-            best, at = d, j
-    return best, at
+            best, at, second = d, j, best
+        elif d < second:
+            second = d
+    return best, at, second
 
 
 @numba.njit(nogil=True, cache=True)

@@ -192,6 +192,33 @@ def test_vertex_a_rounding_off_the_edge_counts_as_on_it():
     assert ok and area == pytest.approx(10, abs=1e-8)
 
 
+def test_a_sliver_of_the_other_polygon_goes_to_geos():
+    # B: a sliver 6 m long and 5 nm thin across A's top edge y = 10: both of B's long edges lie
+    # within DEGENERATE_M of A's edge, in opposite directions, so which one A's edge "runs along"
+    # is rounding — and it decides a term of ±30 m² (half of 6 m × 10 m). Too close to call: GEOS,
+    # whose answer is B's half inside A, 6 m × ~3 nm ≈ 1.8e-8 m².
+    a = _box(0, 0, 10, 10)
+    sliver = _at(shapely.box(2, 10 - 3e-9, 8, 10 + 2e-9))
+    assert not _touching(a, sliver)[1]
+    assert _areas([a], [sliver])[0, 0] == pytest.approx(6 * 3e-9, abs=1e-8)
+    # a spike as GEOS's difference leaves them (3e-11 m wide), found by fuzzing: B touches A along
+    # A's edges only, so they share no area (the kernel gave 10.8 m² before)
+    a = shapely.from_wkt(
+        "POLYGON ((1234674.410589944 3456822.4546733336, 1234663.259032166 3456858.258203315, "
+        "1234627.4555021848 3456847.106645537, 1234638.6070599628 3456811.303115556, "
+        "1234674.410589944 3456822.4546733336))"
+    )
+    b = shapely.from_wkt(
+        "POLYGON ((1234663.259032166 3456858.258203315, 1234627.4555021848 3456847.106645537, "
+        "1234638.6070599628 3456811.303115556, 1234651.5013875638 3456815.319251376, "
+        "1234567 3456789, 1234500.0906533324 3457003.821179888, "
+        "1234726.0633909986 3457034.9269965743, 1234781.8211798882 3456855.9093466676, "
+        "1234674.410589944 3456822.4546733336, 1234663.259032166 3456858.258203315))"
+    )
+    assert shapely.area(shapely.intersection(a, b)) == pytest.approx(0, abs=1e-6)
+    assert _areas([a], [b])[0, 0] == pytest.approx(0, abs=1e-6)
+
+
 def test_touching_partitions_match_geos():
     # a Voronoi partition, and a second one made from it as a later land-use map is: some cells
     # kept, some cut in two (new vertices on old edges: T-junctions), some merged in pairs
