@@ -381,8 +381,13 @@ def _halve(geoms: np.ndarray, exact: bool) -> tuple[np.ndarray, ...]:
         if exact:
             part = shapely.intersection(part, shapely.box(*box.T))
         else:
-            # shapely's clip_by_rect takes one rectangle; its ufunc takes one per geometry
-            part = shapely.lib.clip_by_rect(part, *box.T.copy())
+            # shapely's clip_by_rect takes one rectangle; its ufunc takes one per geometry. It
+            # fails on some inputs (a ring reduced to three points along the cut): that level is
+            # then cut exactly.
+            try:
+                part = shapely.lib.clip_by_rect(part, *box.T.copy())
+            except shapely.errors.GEOSException:
+                part = shapely.intersection(part, shapely.box(*box.T))
         odd = ~np.isin(shapely.get_type_id(part), (3, 6))
         part[odd] = [_polygons_only(g) for g in part[odd]]
         keep = ~shapely.is_empty(part)

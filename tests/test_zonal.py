@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
+import pipeline.zonal as zonal_module
 from pipeline.config import DEFAULT_EQUAL_AREA_CRS
 from pipeline.engine import Engine
 from pipeline.zonal import (
@@ -169,3 +170,32 @@ def test_transfer_matrix_where_changed_polygons_share_edges_and_cross_counties()
         {("c0", 21, 21): 50, ("c0", 11, 11): 30, ("c0", 11, 51): 20,
          ("c1", 11, 51): 50, ("c1", 31, 31): 50}, abs=1e-9,
     )  # fmt: skip
+
+
+def test_a_level_that_clip_by_rect_cannot_cut_is_cut_exactly(monkeypatch):
+    # found by fuzzing: cutting this multipolygon (45° edges, a part's corner on the cut line) at
+    # x = 1234524.57… makes GEOS' clip_by_rect fail ("Invalid number of points in LinearRing
+    # found 3"); that level is then cut by exact intersection, and the pieces still add up to it
+    county = shapely.from_wkt(
+        "MULTIPOLYGON (((1234506.8959235987 3456870.317279836, 1234510.431457505 "
+        "3456873.8528137426, 1234513.9669914115 3456870.317279836, 1234506.8959235987 "
+        "3456870.317279836)), ((1234524.5735931287 3456887.994949366, 1234531.6446609406 "
+        "3456880.923881554, 1234538.7157287525 3456887.994949366, 1234531.6446609406 "
+        "3456895.066017178, 1234524.5735931287 3456887.994949366)), ((1234482.1471862576 "
+        "3456873.8528137426, 1234489.2182540696 3456880.923881554, 1234496.2893218813 "
+        "3456873.8528137426, 1234492.7537879748 3456870.317279836, 1234485.682720164 "
+        "3456870.317279836, 1234482.1471862576 3456873.8528137426)))"
+    )
+    box = (1234482.1471862576, 3456870.317279836, 1234524.573593129, 3456951.634559673)
+    with pytest.raises(shapely.errors.GEOSException):
+        shapely.clip_by_rect(county, *box)
+
+    # every cut of the county fails as that one did: each level is cut exactly instead
+    def fails(*args):
+        raise shapely.errors.GEOSException("Invalid number of points in LinearRing found 3")
+
+    monkeypatch.setattr(shapely.lib, "clip_by_rect", fails)
+    monkeypatch.setattr(zonal_module, "MAX_PIECE_VERTICES", 6)  # 17 vertices: cut
+    pieces, owner = _pieces(np.array([county]), np.array(["c0"]))
+    assert len(pieces) > 1 and set(owner) == {"c0"}
+    assert shapely.area(pieces).sum() == pytest.approx(county.area, rel=1e-9)
