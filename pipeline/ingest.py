@@ -110,14 +110,11 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
     # stage, which leave CPU to spare (started as soon as the counties were read, it slowed the
     # reading, whose GIL-bound parts it competed with); Inputs.settle() waits for it.
     background: list[Future] = []
-
-    def counties_then_check() -> tuple[gpd.GeoDataFrame, frozenset[str]] | None:
-        src = catalog.datasets.counties
-        read = _collect(found["counties"], _read_counties, src, config, crs, notes)
-        return read
-
     with ThreadPoolExecutor(max_workers=1 + len(vector_years)) as pool:
-        counties_job = pool.submit(counties_then_check)
+        counties_job = pool.submit(
+            _collect, found["counties"], _read_counties, catalog.datasets.counties, config, crs,
+            notes,
+        )  # fmt: skip
         futures = {
             y: pool.submit(_collect, found[str(y)], _read_landuse, entries[y], y, crs, notes)
             for y in vector_years

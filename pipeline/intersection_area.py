@@ -33,7 +33,7 @@ import numba
 import numpy as np
 import shapely
 
-from pipeline.rings import Rings
+from pipeline.rings import Rings, boxes_apart
 
 #: a vertex closer than this (metres) to the other polygon's boundary makes the pair "degenerate":
 #: the touching kernel takes it, which treats boundaries this close as one line. Rounding in the
@@ -224,12 +224,7 @@ def _pair_area(
         for j in range(nb):
             f = eb[j]
             x2, y2, x3, y3 = bx[f] - ox, by[f] - oy, bx[f + 1] - ox, by[f + 1] - oy
-            if (
-                max(x0, x1) < min(x2, x3) - eps
-                or max(x2, x3) < min(x0, x1) - eps
-                or max(y0, y1) < min(y2, y3) - eps
-                or max(y2, y3) < min(y0, y1) - eps
-            ):
+            if boxes_apart(x0, y0, x1, y1, x2, y2, x3, y3, eps):
                 continue
             lcd = np.hypot(x3 - x2, y3 - y2)
             if lcd == 0.0:
@@ -359,12 +354,7 @@ def _boundary_in(
             for j in range(n_eq):
                 f = eq[j]
                 x2, y2, x3, y3 = qx[f] - ox, qy[f] - oy, qx[f + 1] - ox, qy[f + 1] - oy
-                if (
-                    max(x0, x1) < min(x2, x3) - gray
-                    or max(x2, x3) < min(x0, x1) - gray
-                    or max(y0, y1) < min(y2, y3) - gray
-                    or max(y2, y3) < min(y0, y1) - gray
-                ):
+                if boxes_apart(x0, y0, x1, y1, x2, y2, x3, y3, gray):
                     continue
                 near_q[m] = j
                 m += 1

@@ -184,12 +184,7 @@ def _ring_simple(x, y, start, stop):
                 continue  # the first and last edges are neighbours
             cx, cy = x[start + j] - x0, y[start + j] - y0
             dx, dy = x[start + j + 1] - x0, y[start + j + 1] - y0
-            if (
-                max(ax, bx) < min(cx, dx)
-                or max(cx, dx) < min(ax, bx)
-                or max(ay, by) < min(cy, dy)
-                or max(cy, dy) < min(ay, by)
-            ):
+            if boxes_apart(ax, ay, bx, by, cx, cy, dx, dy, 0.0):
                 continue
             d1 = (dx - cx) * (ay - cy) - (dy - cy) * (ax - cx)  # this edge's ends, that line
             d2 = (dx - cx) * (by - cy) - (dy - cy) * (bx - cx)
@@ -201,6 +196,18 @@ def _ring_simple(x, y, start, stop):
                 continue
             return False  # they meet, or too close to call
     return True
+
+
+@numba.njit(inline="always")
+def boxes_apart(x0, y0, x1, y1, x2, y2, x3, y3, margin):
+    """Are the bounding boxes of segments (x0, y0)–(x1, y1) and (x2, y2)–(x3, y3) farther apart
+    than ``margin`` along x or y?"""
+    return (
+        max(x0, x1) < min(x2, x3) - margin
+        or max(x2, x3) < min(x0, x1) - margin
+        or max(y0, y1) < min(y2, y3) - margin
+        or max(y2, y3) < min(y0, y1) - margin
+    )
 
 
 @numba.njit(inline="always")

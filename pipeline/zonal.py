@@ -23,6 +23,7 @@ row order of the input.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -378,16 +379,16 @@ def _halve(geoms: np.ndarray, exact: bool) -> tuple[np.ndarray, ...]:
         part = np.concatenate([part, part])
         owner = np.concatenate([owner, owner])
         box = np.concatenate([low, high])
-        if exact:
-            part = shapely.intersection(part, shapely.box(*box.T))
-        else:
+        clipped = None
+        if not exact:
             # shapely's clip_by_rect takes one rectangle; its ufunc takes one per geometry. It
             # fails on some inputs (a ring reduced to three points along the cut): that level is
             # then cut exactly.
-            try:
-                part = shapely.lib.clip_by_rect(part, *box.T.copy())
-            except shapely.errors.GEOSException:
-                part = shapely.intersection(part, shapely.box(*box.T))
+            with contextlib.suppress(shapely.errors.GEOSException):
+                clipped = shapely.lib.clip_by_rect(part, *box.T.copy())
+        if clipped is None:
+            clipped = shapely.intersection(part, shapely.box(*box.T))
+        part = clipped
         odd = ~np.isin(shapely.get_type_id(part), (3, 6))
         part[odd] = [_polygons_only(g) for g in part[odd]]
         keep = ~shapely.is_empty(part)
