@@ -33,6 +33,7 @@ from pipeline.engine import in_background
 from pipeline.errors import InputError, Problem
 from pipeline.overlaps import county_overlaps
 from pipeline.rings import Rings
+from pipeline.spill import Spill, SpillWriter, give_back_memory, wkb_rings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,6 +54,8 @@ class Inputs:
     background: list[Future] = field(default_factory=list)
     #: vector years: year → the Rings of ``landuse[year]``'s polygons, where read with them
     rings: dict[int, Rings] = field(default_factory=dict)
+    #: tiled runs: vector years streamed to disk instead of ``landuse`` (see :mod:`pipeline.tiles`)
+    spills: dict[int, Spill] = field(default_factory=dict)
 
     def settle(self) -> None:
         """Wait for the background checks (their warnings are logged and noted by then)."""
@@ -61,8 +64,9 @@ class Inputs:
         self.background = []
 
 
-def ingest(catalog: Catalog, config: Config) -> Inputs:
-    """Read, check and reproject every input the run needs."""
+def ingest(catalog: Catalog, config: Config, spill_dir: Path | None = None) -> Inputs:
+    """Read, check and reproject every input the run needs. ``spill_dir``: stream the vector
+    land use to files there (``Inputs.spills``) instead of holding it (``Inputs.landuse``)."""
     problems: list[Problem] = []
     years = (config.years.base, config.years.target)
     for year in years:
@@ -115,8 +119,11 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
             _collect, found["counties"], _read_counties, catalog.datasets.counties, config, crs,
             notes,
         )  # fmt: skip
+        spill = {y: spill_dir / f"landuse-{y}.arrow" if spill_dir else None for y in years}
         futures = {
-            y: pool.submit(_collect, found[str(y)], _read_landuse, entries[y], y, crs, notes)
+            y: pool.submit(
+                _collect, found[str(y)], _read_landuse, entries[y], y, crs, notes, spill[y]
+            )
             for y in vector_years
         }
         read = {y: f.result() for y, f in futures.items()}
@@ -143,10 +150,11 @@ def ingest(catalog: Catalog, config: Config) -> Inputs:
     raster_crs = {y: entries[y].crs for y in rasters if entries[y].crs}
     checksums = {str(p): digest or checksum(p) for p, digest in sums.result().items()}
     notes.sort()
-    landuse = {y: gdf for y, (gdf, _) in read.items()}
+    landuse = {y: got for y, (got, _) in read.items() if not isinstance(got, Spill)}
+    spills = {y: got for y, (got, _) in read.items() if isinstance(got, Spill)}
     rings = {y: r for y, (_, r) in read.items() if r is not None}
     return Inputs(
-        counties, landuse, socio, notes, checksums, rasters, raster_crs, background, rings
+        counties, landuse, socio, notes, checksums, rasters, raster_crs, background, rings, spills
     )
 
 
@@ -179,11 +187,11 @@ def _read_vector(
     columns: list[str],
     what: str,
     notes: list[str],
-    rings: list[Rings | None] | None = None,
+    sink: _Batches | None = None,
 ) -> gpd.GeoDataFrame:
     """Read the named columns of a vector source, honouring layer, crs and encoding. Given a
-    list, ``rings`` receives the geometries' :class:`~pipeline.rings.Rings`, read from the WKB
-    (None if they could not be)."""
+    ``sink``, the geometry goes to it batch by batch (see :class:`_Batches`) and the frame
+    returned holds the columns only (its geometry all None)."""
     where = f"{what} ({src.path})"
     if not src.path.exists():
         raise InputError(f"file not found: {src.path}. Fix 'path' in the catalog.", where=where)
@@ -206,24 +214,31 @@ def _read_vector(
         raise InputError(f"has no layer '{src.layer}' (layers: {names}).", where=where)
     if src.path.suffix.lower() == ".shp":
         _check_shapefile_sizes(src.path, where)
-    gdf = _read_with_encoding(src, columns, where, notes, rings)
-    if gdf.crs is None and src.crs is None:
+    gdf = _read_with_encoding(src, columns, where, notes, sink)
+    if sink is None:
+        gdf = gdf.set_crs(_settled_crs(gdf.crs, src, where, notes), allow_override=True)
+    return gdf
+
+
+def _settled_crs(found: CRS | None, src: CountiesSource | LanduseSource, where: str,
+                 notes: list[str]) -> CRS:  # fmt: skip
+    """The CRS of a file's coordinates: the catalog's if it gives one (noted when it overrides
+    the file's), else the file's; an error if neither has one."""
+    if found is None and src.crs is None:
         raise InputError(
             "carries no CRS (no .prj) and the catalog gives none; add e.g. 'crs: EPSG:4326' or "
             "the RESDC Albers definition to its catalog entry.",
             where=where,
         )
-    if src.crs is not None:
-        try:
-            declared = CRS.from_user_input(src.crs)
-        except CRSError as exc:
-            raise InputError(f"catalog crs '{src.crs}' is not a valid CRS ({exc})", where) from exc
-        if gdf.crs is None:
-            gdf = gdf.set_crs(declared)
-        elif not gdf.crs.equals(declared):
-            notes.append(f"{where}: the file's CRS is overridden by the catalog's '{src.crs}'")
-            gdf = gdf.set_crs(declared, allow_override=True)
-    return gdf
+    if src.crs is None:
+        return CRS.from_user_input(found)
+    try:
+        declared = CRS.from_user_input(src.crs)
+    except CRSError as exc:
+        raise InputError(f"catalog crs '{src.crs}' is not a valid CRS ({exc})", where) from exc
+    if found is not None and not CRS.from_user_input(found).equals(declared):
+        notes.append(f"{where}: the file's CRS is overridden by the catalog's '{src.crs}'")
+    return declared
 
 
 def _check_shapefile_sizes(path: Path, where: str) -> None:
@@ -269,7 +284,7 @@ def _read_with_encoding(
     columns: list[str],
     where: str,
     notes: list[str],
-    rings: list[Rings | None] | None = None,
+    sink: _Batches | None = None,
 ) -> gpd.GeoDataFrame:
     """Read with the declared encoding; a shapefile with neither a declared encoding nor a .cpg
     is tried as UTF-8, then as GBK (RESDC's usual encoding), with a note. Field names are
@@ -294,7 +309,7 @@ def _read_with_encoding(
                     f"{', '.join(fields)}). Name the right field in the catalog.",
                     where=where,
                 )
-            gdf, found = _read_arrow(src.path, src.layer, columns, encoding, rings is not None)
+            gdf = _read_arrow(src.path, src.layer, columns, encoding, sink)
             # Arrow text is decoded lazily: decode it now, so a wrong encoding shows here
             for col in columns:
                 if not pd.api.types.is_numeric_dtype(gdf[col]):
@@ -314,8 +329,6 @@ def _read_with_encoding(
                 ) from exc
             last = exc
             continue
-        if rings is not None:
-            rings.append(found)
         if encoding == "gbk" and not src.encoding:
             notes.append(f"{where}: attributes are not UTF-8 and there is no .cpg; read as GBK")
             log.warning(
@@ -335,54 +348,47 @@ READ_BATCH = 65536
 
 
 def _read_arrow(
-    path: Path, layer: str | int | None, columns: list[str], encoding: str | None, rings: bool
-) -> tuple[gpd.GeoDataFrame, Rings | None]:
+    path: Path,
+    layer: str | int | None,
+    columns: list[str],
+    encoding: str | None,
+    sink: _Batches | None = None,
+) -> gpd.GeoDataFrame:
     """The named columns and the geometry of a vector layer, read through GDAL's Arrow stream in
     batches. Each batch's WKB becomes shapely geometry (which holds the GIL) while GDAL reads on
     in the threads reading the other files (which it does without the GIL): three files read
     side by side this way take ~1.8 s nationally, against ~3 s with ``read_dataframe``, which
-    parses all geometry at the end. With ``rings``, also the geometries'
-    :class:`~pipeline.rings.Rings`, read from the same WKB (~0.1 s nationally, against ~0.5 s
-    from the shapely geometries; None if a geometry is not a plain (Multi)Polygon)."""
+    parses all geometry at the end. Given a ``sink``, each batch's geometry and its
+    :class:`~pipeline.rings.Rings` (read from the same WKB, ~0.1 s nationally against ~0.5 s from
+    the shapely geometries; None if a geometry is not a plain (Multi)Polygon) go to it as they
+    are read, and the frame returned has no geometry (all None)."""
     from pyogrio.raw import open_arrow
 
     geoms, values = [], {c: [] for c in columns}
-    parts: list[Rings] | None = [] if rings else None  # None: not wanted, or a batch had none
+    n = 0
     with open_arrow(
         path, layer=layer, columns=columns, encoding=encoding, use_pyarrow=True,
         batch_size=READ_BATCH,
     ) as (meta, reader):  # fmt: skip
         name = meta["geometry_name"] or "wkb_geometry"
+        if sink is not None:
+            sink.start(meta["crs"])
         for batch in reader:
             if name not in batch.schema.names:
                 raise InputError("has no geometry; a polygon layer is needed", where=str(path))
             wkb = batch.column(name)
-            geoms.append(shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)))
-            if parts is not None:
-                part = _wkb_rings(wkb)
-                if part is None:
-                    parts = None
-                else:
-                    parts.append(part)
+            parsed = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
+            if sink is not None:
+                sink.add(parsed, wkb_rings(wkb))
+            else:
+                geoms.append(parsed)
+            n += len(batch)
             for c in columns:
                 values[c].append(batch.column(c).to_numpy(zero_copy_only=False))
     empty = np.array([], dtype=object)
     frame = {c: np.concatenate(v) if v else empty for c, v in values.items()}
-    geometry = np.concatenate(geoms) if geoms else empty
-    found = Rings.concat(parts) if parts else None
-    return gpd.GeoDataFrame(frame, geometry=geometry, crs=meta["crs"]), found
-
-
-def _wkb_rings(wkb) -> Rings | None:
-    """:meth:`Rings.from_wkb` of an Arrow binary column."""
-    import pyarrow as pa
-
-    if wkb.null_count or not (pa.types.is_binary(wkb.type) or pa.types.is_large_binary(wkb.type)):
-        return None
-    _, offsets, data = wkb.buffers()
-    width = np.int64 if pa.types.is_large_binary(wkb.type) else np.int32
-    offsets = np.frombuffer(offsets, dtype=width)[wkb.offset : wkb.offset + len(wkb) + 1]
-    return Rings.from_wkb(np.frombuffer(data, dtype=np.uint8), offsets)
+    geometry = np.concatenate(geoms) if geoms else np.full(n, None, dtype=object)
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=meta["crs"])
 
 
 def _is_decode_error(exc: BaseException) -> bool:
@@ -399,12 +405,9 @@ def _clean_geometries(
     where: str,
     notes: list[str],
     empty_ids: str | None = None,
-    proven: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
     """Drop empty geometries (or, given ``empty_ids``, refuse them naming those ids) and repair
-    invalid ones, keeping only their polygonal parts. ``proven``: for each feature, whether
-    :meth:`~pipeline.rings.Rings.simple_valid` has proven it valid already (GEOS checks the
-    others; nationally ~0.04 s instead of ~0.45 s a year)."""
+    invalid ones (see :func:`_cleaned`), noting what was done."""
     geoms = gdf.geometry.values
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if empty.any() and empty_ids:
@@ -412,9 +415,21 @@ def _clean_geometries(
         raise InputError(
             f"features without geometry: {ids}. Every county needs its polygon.", where
         )
+    gdf, dropped, repaired = _cleaned(gdf, where)
+    _note_cleaning(where, notes, dropped, repaired)
+    return gdf
+
+
+def _cleaned(
+    gdf: gpd.GeoDataFrame, where: str, proven: np.ndarray | None = None
+) -> tuple[gpd.GeoDataFrame, int, int]:
+    """Drop empty geometries and repair invalid ones, keeping only their polygonal parts; also
+    return how many were dropped and repaired. ``proven``: for each feature, whether
+    :meth:`~pipeline.rings.Rings.simple_valid` has proven it valid already (GEOS checks the
+    others; nationally ~0.04 s instead of ~0.45 s a year)."""
+    geoms = gdf.geometry.values
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if empty.any():
-        notes.append(f"{where}: dropped {int(empty.sum())} empty geometries")
-        log.warning("%s: dropped %d empty geometries", where, int(empty.sum()))
         gdf = gdf.loc[~empty]
         geoms = gdf.geometry.values
         proven = proven[~empty] if proven is not None else None
@@ -426,9 +441,6 @@ def _clean_geometries(
         fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
         gdf = gdf.copy()
         gdf.loc[gdf.index[invalid], gdf.geometry.name] = fixed
-        msg = f"repaired {int(invalid.sum())} invalid geometries (areas from the repaired shapes)"
-        notes.append(f"{where}: {msg}")
-        log.warning("%s: %s", where, msg)
     nonpoly = ~np.isin(shapely.get_type_id(gdf.geometry.values), (3, 6))
     if nonpoly.any():
         raise InputError(
@@ -436,7 +448,17 @@ def _clean_geometries(
             "polygon layers.",
             where=where,
         )
-    return gdf
+    return gdf, int(empty.sum()), int(invalid.sum())
+
+
+def _note_cleaning(where: str, notes: list[str], dropped: int, repaired: int) -> None:
+    if dropped:
+        notes.append(f"{where}: dropped {dropped} empty geometries")
+        log.warning("%s: dropped %d empty geometries", where, dropped)
+    if repaired:
+        msg = f"repaired {repaired} invalid geometries (areas from the repaired shapes)"
+        notes.append(f"{where}: {msg}")
+        log.warning("%s: %s", where, msg)
 
 
 def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
@@ -609,17 +631,95 @@ def _select_study_area(out: gpd.GeoDataFrame, config: Config, where: str) -> gpd
 
 
 def _read_landuse(
-    src: LanduseSource, year: int, crs: CRS, notes: list[str]
-) -> tuple[gpd.GeoDataFrame, Rings | None]:
-    """The year's polygons (class_code, row, geometry) and their Rings (None when the geometry
-    had to be reprojected, repaired or dropped: then they are no longer the file's)."""
+    src: LanduseSource, year: int, crs: CRS, notes: list[str], spill: Path | None = None
+) -> tuple[gpd.GeoDataFrame | Spill, Rings | None]:
+    """The year's polygons (class_code, row, geometry) and their Rings (None when a geometry had
+    to be reprojected or repaired: then they are no longer the file's). With ``spill`` (a file
+    path), the polygons are streamed to that file instead of being kept (see
+    :mod:`pipeline.spill`) and the :class:`~pipeline.spill.Spill` is returned."""
     what = f"landuse {year}"
     where = f"{what} ({src.path})"
-    found: list[Rings | None] = []
-    gdf = _read_vector(src, [src.code_field], what, notes, found)
-    raw = pd.to_numeric(gdf[src.code_field], errors="coerce")
+    batches = _Batches(src, crs, where, spill)
+    try:
+        attrs = _read_vector(src, [src.code_field], what, notes, batches)
+    finally:
+        batches.close()
+    codes = _class_codes(attrs[src.code_field], src, where, notes)
+    batches.note(notes)
+    return batches.result(codes)
+
+
+class _Batches:
+    """Receives a land-use file's geometry batch by batch as it is read (see :func:`_read_arrow`):
+    reprojects each batch (densified), drops empty and repairs invalid geometries, and keeps the
+    result — in memory, or written to a spill file. Per batch, what is done to each polygon is
+    what would be done to it in the whole file, so both give the same geometry bit for bit."""
+
+    def __init__(self, src: LanduseSource, crs: CRS, where: str, spill: Path | None):
+        self.src, self.crs, self.where, self.spill = src, crs, where, spill
+        self.writer: SpillWriter | None = None
+
+    def start(self, found: CRS | None) -> None:
+        """A new read of the file (again from its start if an encoding was retried)."""
+        self.close()
+        self.noted: list[str] = []  # the CRS notes, once however often the file is read
+        self.file_crs = _settled_crs(found, self.src, self.where, self.noted)
+        self.n_read = self.dropped = self.repaired = 0
+        self.rows: list[np.ndarray] = []
+        self.geoms: list[np.ndarray] = []
+        self.rings: list[Rings | None] = []
+        self.writer = SpillWriter(self.spill) if self.spill else None
+
+    def add(self, geoms: np.ndarray, rings: Rings | None) -> None:
+        rows = np.arange(self.n_read, self.n_read + len(geoms))
+        self.n_read += len(geoms)
+        gdf = gpd.GeoDataFrame({"row": rows}, geometry=geoms, crs=self.file_crs)
+        gdf = _to_crs(gdf, self.crs, self.where, self.noted, densify=True)
+        # the Rings describe the geometry as read: only while every polygon is the object read
+        if rings is not None and not _same_objects(np.asarray(gdf.geometry.values), geoms):
+            rings = None
+        proven = rings.simple_valid() if rings is not None else None
+        gdf, dropped, repaired = _cleaned(gdf, self.where, proven)
+        self.dropped += dropped
+        self.repaired += repaired
+        kept = np.asarray(gdf.geometry.values)
+        if rings is not None and not _same_objects(kept, geoms):
+            rings = None
+        if self.writer is not None:
+            self.writer.add(gdf["row"].to_numpy(), kept)
+            give_back_memory()  # the batch's geometries, freed
+            return
+        self.rows.append(gdf["row"].to_numpy())
+        self.geoms.append(kept)
+        self.rings.append(rings)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    def note(self, notes: list[str]) -> None:
+        notes.extend(dict.fromkeys(self.noted))  # a note per batch reprojected: once
+        _note_cleaning(self.where, notes, self.dropped, self.repaired)
+
+    def result(self, codes: np.ndarray) -> tuple[gpd.GeoDataFrame | Spill, Rings | None]:
+        if self.writer is not None:
+            return self.writer.spill(codes, self.crs), None
+        rows = np.concatenate(self.rows) if self.rows else np.zeros(0, dtype=np.int64)
+        geoms = np.concatenate(self.geoms) if self.geoms else np.array([], dtype=object)
+        out = gpd.GeoDataFrame(
+            {"class_code": codes[rows], "row": rows}, geometry=geoms, crs=self.crs
+        )
+        if not self.rings or any(r is None for r in self.rings):
+            return out, None
+        return out, Rings.concat(self.rings)
+
+
+def _class_codes(values: pd.Series, src: LanduseSource, where: str, notes: list[str]) -> np.ndarray:
+    """The RESDC class code of every feature (cropland sub-codes rolled up), int16; an error
+    naming the bad values if any is not a code of the table."""
+    raw = pd.to_numeric(values, errors="coerce")
     if raw.isna().any() or not np.all(np.mod(raw.to_numpy(), 1) == 0):
-        bad = gdf.loc[raw.isna() | (np.mod(raw.fillna(0), 1) != 0), src.code_field]
+        bad = values.loc[raw.isna() | (np.mod(raw.fillna(0), 1) != 0)]
         sample = ", ".join(repr(v) for v in bad.unique()[:10])
         raise InputError(
             f"{len(bad)} features have a non-integer class code in '{src.code_field}' ({sample})",
@@ -638,23 +738,7 @@ def _read_landuse(
             "that code_field names the class-code field.",
             where=where,
         )
-    out = gpd.GeoDataFrame(
-        # row: the feature's 0-based row number in the file, for messages after rows are dropped
-        {"class_code": codes.astype(np.int16), "row": np.arange(len(codes))},
-        geometry=gdf.geometry.values,
-    )
-    out = out.set_crs(gdf.crs)
-    read = np.asarray(out.geometry.values)
-    rings = found[0] if found else None
-    out = _to_crs(out, crs, where, notes, densify=True)
-    # the Rings describe the geometry as read: only while every polygon is the very object read
-    if rings is not None and not _same_objects(np.asarray(out.geometry.values), read):
-        rings = None
-    proven = rings.simple_valid() if rings is not None else None
-    out = _clean_geometries(out, where, notes, proven=proven).reset_index(drop=True)
-    if rings is not None and not _same_objects(np.asarray(out.geometry.values), read):
-        rings = None
-    return out, rings
+    return codes.astype(np.int16)
 
 
 def _same_objects(a: np.ndarray, b: np.ndarray) -> bool:
