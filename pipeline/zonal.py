@@ -82,8 +82,32 @@ def zonal_areas(
     later year, :func:`identical_polygons` of its polygons in the first year's (computed here when
     not given); ``trees``: each year's STRtree of its polygons, if at hand.
     """
-    n_parts = max(1, -(-len(counties) // partition_size))  # ceil(n / size)
-    groups = spatial_groups(counties, n_parts)
+    groups = partitions(counties, partition_size)
+    parts = zonal_parts(counties, groups, landuse, engine, transitions, cache, identical, trees)
+    return summed(parts, counties, transitions)
+
+
+def partitions(counties: gpd.GeoDataFrame, partition_size: int) -> list[np.ndarray]:
+    """The zonal tasks' counties: positions in ``counties``, ``partition_size`` to a task, each
+    task's counties spatially compact (and consecutive tasks near each other)."""
+    return spatial_groups(counties, max(1, -(-len(counties) // partition_size)))  # ceil(n / size)
+
+
+def zonal_parts(
+    counties: gpd.GeoDataFrame,
+    groups: list[np.ndarray],
+    landuse: dict[int, gpd.GeoDataFrame],
+    engine: Engine,
+    transitions: tuple[int, int] | None = None,
+    cache: PartitionCache | None = None,
+    identical: dict[int, np.ndarray] | None = None,
+    trees: dict[int, shapely.STRtree] | None = None,
+    desc: str = "zonal areas",
+) -> list[dict[str, list[tuple]]]:
+    """The zonal tasks of the counties at ``groups`` (see :func:`partitions`), run on the engine:
+    each task's per-county sums, for :func:`summed`. ``landuse`` must hold every polygon whose
+    bounding box meets one of these counties' (it may hold others); a county's sums depend on
+    those polygons alone, so tasks run tile by tile give what one run over all gives."""
     ids = counties["county_id"].to_numpy()
     years = sorted(landuse)
     arrays = {
@@ -130,7 +154,16 @@ def zonal_areas(
             return (path, _partition_task, positions, c_geoms, per_year, transitions, matches)
 
         tasks = list(pool.map(task, groups))
-    parts = engine.map(cached, tasks, desc="zonal areas")
+    return engine.map(cached, tasks, desc=desc)
+
+
+def summed(
+    parts: list[dict[str, list[tuple]]],
+    counties: gpd.GeoDataFrame,
+    transitions: tuple[int, int] | None = None,
+) -> ZonalResult:
+    """The tables of :class:`ZonalResult` from every task's sums (:func:`zonal_parts`)."""
+    ids = counties["county_id"].to_numpy()
     class_areas = _sum([p["areas"] for p in parts], ids, ["year", "class_code"], "class_areas")
     trans = None
     if transitions:
