@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -54,6 +55,37 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _memory_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("memory (vector land use; see README 'Memory model')")
+    g.add_argument(
+        "--memory-limit",
+        type=_size,
+        default=None,
+        metavar="SIZE",
+        help="keep the run under SIZE (e.g. 4G, 1500M; binary units) by holding the land use a "
+        "tile of counties at a time, as many tiles as the memory model says; results unchanged",
+    )
+    g.add_argument(
+        "--tiles",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hold the land use in N tiles of counties, one at a time (overrides --memory-limit)",
+    )
+
+
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def _size(text: str) -> int:
+    """Bytes of '4G', '4GiB', '1500MB', '2.5g' (binary units: 1G = 1 GiB); a bare number is MiB."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    if not m:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size such as 4G, 4GiB or 1500M")
+    number, unit = float(m.group(1)), m.group(2)
+    return int(number * (_UNITS[unit] if unit else 2**20))
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ecovoucher",
@@ -70,10 +102,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, type=Path, help="run configuration YAML")
     run.add_argument("--out", required=True, type=Path, help="output folder")
     _engine_options(run)
+    _memory_options(run)
 
     val = sub.add_parser("validate", help="check every input without computing anything")
     val.add_argument("--catalog", required=True, type=Path)
     val.add_argument("--config", required=True, type=Path)
+    _memory_options(val)
 
     demo = sub.add_parser("demo", help="build the Beijing–Tianjin–Hebei demo data and run on it")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
@@ -98,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         help="land use as RESDC-style shapefiles (default) or burned to 30 m GeoTIFFs",
     )
     _engine_options(demo)
+    _memory_options(demo)
 
     vep = sub.add_parser("vep", help="value of the ecosystem products of one site (VEP)")
     vep.add_argument("--config", required=True, type=Path, help="VEP config YAML")
@@ -130,7 +165,14 @@ def _run_options(args: argparse.Namespace) -> dict:
         "partition_size": args.partition_size,
         "resume": not args.no_resume,
         "force": args.force,
+        **_tiling(args),
     }
+
+
+def _tiling(args: argparse.Namespace) -> dict:
+    if args.tiles is not None and args.tiles < 1:
+        raise _usage("--tiles must be 1 or more")
+    return {"tiles": args.tiles, "memory_limit": args.memory_limit}
 
 
 def _usage(msg: str) -> EcoVoucherError:
@@ -173,10 +215,13 @@ def _cmd_validate(args: argparse.Namespace, progress: bool) -> int:
     from pipeline.engine import Engine
     from pipeline.run import check_inputs
 
-    _, _, inputs = check_inputs(args.catalog, args.config, Engine(progress=progress))
+    _, _, inputs = check_inputs(
+        args.catalog, args.config, Engine(progress=progress), **_tiling(args)
+    )
     for note in inputs.notes:
         print(f"note: {note}")
     landuse = [f"{y}: {len(g):,} polygons" for y, g in sorted(inputs.landuse.items())]
+    landuse += [f"{y}: {s.n:,} polygons" for y, s in sorted(inputs.spills.items())]
     landuse += [f"{y}: raster {p.name}" for y, p in sorted(inputs.rasters.items())]
     print(f"OK: {len(inputs.counties)} counties, land use {'; '.join(landuse)}; no problems found")
     return 0

@@ -11,7 +11,9 @@ import json
 import logging
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +38,7 @@ from pipeline.market import clear_market
 from pipeline.overlaps import check_overlaps
 from pipeline.report import MapsInBackground, write_report
 from pipeline.resume import PartitionCache
+from pipeline.tiles import tile_count, tiled_zonal_areas
 from pipeline.uncertainty import monte_carlo
 from pipeline.zonal import PARTITION_SIZE, ZONAL_FORMAT, ZonalResult, zonal_areas
 
@@ -62,21 +65,39 @@ def _stage(name: str, seconds: dict[str, float]) -> Iterator[None]:
 
 
 def check_inputs(
-    catalog_path: Path, config_path: Path, engine: Engine | None = None
+    catalog_path: Path,
+    config_path: Path,
+    engine: Engine | None = None,
+    *,
+    tiles: int | None = None,
+    memory_limit: int | None = None,
 ) -> tuple[Catalog, Config, Inputs]:
     """Load the catalog and config, read and check every input, and look for overlapping land-use
-    polygons (no zonal statistics)."""
+    polygons (no zonal statistics). ``tiles``, ``memory_limit``: as for :func:`run_pipeline`."""
     catalog = load_catalog(catalog_path)
     config, _ = load_config(config_path)
-    inputs = ingest(catalog, config)
-    check_overlaps(
-        inputs.counties,
-        inputs.landuse,
-        engine or Engine(),
-        "error",
-        _labels(catalog),
-        rings=inputs.rings,
-    )
+    n_tiles = tile_count(catalog, config, tiles, memory_limit)
+    with _spill_folder(None, n_tiles) as spill_dir:
+        inputs = ingest(catalog, config, spill_dir)
+        if inputs.spills:
+            tiled_zonal_areas(
+                inputs.counties,
+                inputs.spills,
+                engine or Engine(),
+                n_tiles,
+                "error",
+                _labels(catalog),
+                check_only=True,
+            )
+        else:
+            check_overlaps(
+                inputs.counties,
+                inputs.landuse,
+                engine or Engine(),
+                "error",
+                _labels(catalog),
+                rings=inputs.rings,
+            )
     if inputs.rasters:  # CRS, georeferencing, equal-area, block table: no pixels read
         from pipeline.raster_zonal import open_grid
 
@@ -99,12 +120,16 @@ def run_pipeline(
     partition_size: int = PARTITION_SIZE,
     resume: bool = True,
     force: bool = False,
+    tiles: int | None = None,
+    memory_limit: int | None = None,
 ) -> RunResult:
     """Run the whole eco-voucher pipeline and write ``out_dir/eco_vouchers.gpkg``.
 
     ``partition_size``: counties per parallel task. ``resume``: keep finished partitions under
     ``out_dir/.ecovoucher-cache`` and reuse them when the same inputs and settings run again;
-    ``force``: delete that cache first and recompute everything.
+    ``force``: delete that cache first and recompute everything. ``tiles``: hold the vector land
+    use a tile of counties at a time (see :mod:`pipeline.tiles`; the results are the same);
+    ``memory_limit``: bytes; as many tiles as the memory model says keep the run under it.
     """
     engine = engine or Engine()
     seconds: dict[str, float] = {}
@@ -113,49 +138,14 @@ def run_pipeline(
     with _stage("config", seconds):
         catalog = load_catalog(catalog_path)
         config, coefficients = load_config(config_path)
-    with _stage("ingest", seconds):
-        inputs = ingest(catalog, config)
-        log.info(
-            "ingest: %d counties; land use %s",
-            len(inputs.counties),
-            ", ".join(f"{y}: {len(g):,} polygons" for y, g in inputs.landuse.items()),
-        )
+    n_tiles = tile_count(catalog, config, tiles, memory_limit)
+    with _spill_folder(Path(out_dir), n_tiles) as spill_dir:
+        inputs, zonal = _ingest_and_zonal(
+            catalog, config, engine, Path(out_dir), spill_dir, n_tiles, partition_size, resume,
+            force, seconds,
+        )  # fmt: skip
+    class_areas = zonal.class_areas
     years = (config.years.base, config.years.target)
-    cache = None
-    if resume or force:
-        fingerprint = {
-            "inputs": inputs.checksums,
-            # how the files are read (code field, layer, crs, encoding) changes the areas too
-            "counties": catalog.datasets.counties.model_dump(mode="json"),
-            "landuse": {str(y): catalog.datasets.landuse[y].model_dump(mode="json") for y in years},
-            "equal_area_crs": config.equal_area_crs,
-            "study_area": config.study_area.model_dump(),
-            "years": years,
-            "landuse_overlaps": config.landuse_overlaps,
-            "partition_size": partition_size,
-            "ecovoucher": __version__,
-            "zonal_format": ZONAL_FORMAT,
-        }
-        cache = PartitionCache.for_run(Path(out_dir), fingerprint, force=force)
-    # matplotlib for the maps is imported meanwhile: the zonal stage leaves the GIL mostly free
-    in_background(MapsInBackground.preload, name="matplotlib")
-    with _stage("zonal", seconds):
-        log.info("zonal: running on %s", engine.describe())
-        if inputs.rasters:
-            from pipeline.raster_zonal import raster_zonal_areas  # numba: imported only if needed
-
-            zonal = raster_zonal_areas(
-                inputs.counties,
-                inputs.rasters,
-                engine,
-                transitions=years,
-                border=config.raster_border,
-                cache_dir=cache.folder / "rasters" if cache else None,
-                raster_crs=inputs.raster_crs,
-            )
-        else:
-            zonal = _vector_zonal(inputs, config, engine, catalog, partition_size, cache)
-        class_areas = zonal.class_areas
     _check_coverage_at_all(class_areas, inputs, catalog, config)
     with _stage("accounting", seconds):
         accounts = account(inputs.counties, class_areas, inputs.socio, config, coefficients)
@@ -209,6 +199,68 @@ def run_pipeline(
     return RunResult(gpkg, accounts, inputs, seconds)
 
 
+def _ingest_and_zonal(
+    catalog: Catalog,
+    config: Config,
+    engine: Engine,
+    out_dir: Path,
+    spill_dir: Path | None,
+    n_tiles: int,
+    partition_size: int,
+    resume: bool,
+    force: bool,
+    seconds: dict[str, float],
+) -> tuple[Inputs, ZonalResult]:
+    """The ingest and zonal stages (the land use they hold is freed when they return)."""
+    with _stage("ingest", seconds):
+        inputs = ingest(catalog, config, spill_dir)
+        log.info(
+            "ingest: %d counties; land use %s",
+            len(inputs.counties),
+            ", ".join(
+                f"{y}: {len(g) if y in inputs.landuse else g.n:,} polygons"
+                for y, g in {**inputs.landuse, **inputs.spills}.items()
+            ),
+        )
+    years = (config.years.base, config.years.target)
+    cache = None
+    if resume or force:
+        fingerprint = {
+            "inputs": inputs.checksums,
+            # how the files are read (code field, layer, crs, encoding) changes the areas too
+            "counties": catalog.datasets.counties.model_dump(mode="json"),
+            "landuse": {str(y): catalog.datasets.landuse[y].model_dump(mode="json") for y in years},
+            "equal_area_crs": config.equal_area_crs,
+            "study_area": config.study_area.model_dump(),
+            "years": years,
+            "landuse_overlaps": config.landuse_overlaps,
+            "partition_size": partition_size,
+            "ecovoucher": __version__,
+            "zonal_format": ZONAL_FORMAT,
+        }
+        cache = PartitionCache.for_run(Path(out_dir), fingerprint, force=force)
+    # matplotlib for the maps is imported meanwhile: the zonal stage leaves the GIL mostly free
+    in_background(MapsInBackground.preload, name="matplotlib")
+    with _stage("zonal", seconds):
+        log.info("zonal: running on %s", engine.describe())
+        if inputs.rasters:
+            from pipeline.raster_zonal import raster_zonal_areas  # numba: imported only if needed
+
+            zonal = raster_zonal_areas(
+                inputs.counties,
+                inputs.rasters,
+                engine,
+                transitions=years,
+                border=config.raster_border,
+                cache_dir=cache.folder / "rasters" if cache else None,
+                raster_crs=inputs.raster_crs,
+            )
+        else:
+            zonal = _vector_zonal(inputs, config, engine, catalog, partition_size, cache, n_tiles)
+    inputs.landuse, inputs.rings = {}, {}
+    return inputs, zonal
+
+
 def _vector_zonal(
     inputs: Inputs,
     config: Config,
@@ -216,8 +268,23 @@ def _vector_zonal(
     catalog: Catalog,
     partition_size: int,
     cache: PartitionCache | None,
+    n_tiles: int = 1,
 ) -> ZonalResult:
-    """The overlap check (see :mod:`pipeline.overlaps`), then the zonal areas."""
+    """The overlap check (see :mod:`pipeline.overlaps`), then the zonal areas; tile by tile if
+    ingest spilled the land use (see :mod:`pipeline.tiles`)."""
+    transitions = (config.years.base, config.years.target)
+    if inputs.spills:
+        return tiled_zonal_areas(
+            inputs.counties,
+            inputs.spills,
+            engine,
+            n_tiles,
+            config.landuse_overlaps,
+            _labels(catalog),
+            transitions,
+            partition_size,
+            cache,
+        )
     inputs.landuse, identical, trees = check_overlaps(
         inputs.counties,
         inputs.landuse,
@@ -230,12 +297,27 @@ def _vector_zonal(
         inputs.counties,
         inputs.landuse,
         engine,
-        transitions=(config.years.base, config.years.target),
+        transitions=transitions,
         partition_size=partition_size,
         cache=cache,
         identical=identical,
         trees=trees,
     )
+
+
+@contextmanager
+def _spill_folder(out_dir: Path | None, n_tiles: int) -> Iterator[Path | None]:
+    """A folder for the spilled land use of a tiled run (in the output folder, else the system's
+    temporary folder), removed afterwards whatever happens; None when the run is not tiled."""
+    if n_tiles <= 1:
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix=".ecovoucher-spill-", dir=out_dir))
+    log.info("tiled run: %d tiles; land use spilled to %s", n_tiles, folder)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_out_dir(out_dir: Path) -> None:

@@ -10,6 +10,7 @@ two results are compared county by county (they must agree to 1e-6 relative).
     scripts/benchmark.py --workers 1 2         # ecovoucher with 1 and with 2 workers
     scripts/benchmark.py --national            # all 31 provinces, 550,000 polygons a year
     scripts/benchmark.py --national --repeat 5  # each ecovoucher setting 5 times: the median
+    scripts/benchmark.py --national --tiles 4 8  # tiled runs too (memory-bounded; same numbers)
     scripts/benchmark.py --raster [...]        # raster path vs exactextract and rasterstats
                                                #   (scripts/benchmark_raster.py --help)
 """
@@ -85,6 +86,15 @@ def main() -> None:
         "machines swing ±15%%. The overlay script runs once.",
     )
     ap.add_argument(
+        "--tiles",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="also time tiled runs (--tiles N, with the last worker count) and check that their "
+        "results equal the untiled run's bit for bit",
+    )
+    ap.add_argument(
         "--national",
         action="store_true",
         help="build and time the national demo (31 provinces, 550,000 polygons a year) in "
@@ -113,21 +123,28 @@ def main() -> None:
     results = {}
     if args.repeat < 1:
         sys.exit("--repeat must be 1 or more")
-    for n in args.workers:
+    settings = [(n, []) for n in args.workers]
+    settings += [(args.workers[-1], ["--tiles", str(t)]) for t in args.tiles]
+    for n, extra in settings:
         walls, mems = [], []
+        label = " ".join([f"ecovoucher run --workers {n}", *extra])
         for r in range(args.repeat):
-            out = tmp / f"ecovoucher-{n}-{r}"
+            out = tmp / f"ecovoucher-{n}-{'-'.join(extra)}-{r}"
             cmd = [sys.executable, "-m", "pipeline", "-q", "run", "--catalog", str(args.catalog),
-                   "--config", str(args.config), "--out", str(out), "--workers", str(n)]  # fmt: skip
+                   "--config", str(args.config), "--out", str(out), "--workers", str(n), *extra]  # fmt: skip
             wall, mem = measure(cmd)
             walls.append(wall)
             mems.append(mem)
-            print(f"{f'ecovoucher run --workers {n}':<36} {wall:8.1f} s {mem:8.0f} MiB", flush=True)
+            print(f"{label:<36} {wall:8.1f} s {mem:8.0f} MiB", flush=True)
         spread = f" (median of {len(walls)}: {min(walls):.1f}–{max(walls):.1f} s)"
-        rows.append((f"ecovoucher run --workers {n}", float(np.median(walls)), max(mems),
-                     spread if len(walls) > 1 else ""))  # fmt: skip
-        results[n] = pyogrio.read_dataframe(out / "eco_vouchers.gpkg", layer="county_vouchers",
-                                            read_geometry=False).set_index("county_id")  # fmt: skip
+        rows.append((label, float(np.median(walls)), max(mems), spread if len(walls) > 1 else ""))
+        got = pyogrio.read_dataframe(out / "eco_vouchers.gpkg", layer="county_vouchers",
+                                     read_geometry=False).set_index("county_id")  # fmt: skip
+        if extra:  # a tiled run: the same numbers as the untiled one, bit for bit
+            pd.testing.assert_frame_equal(got, results[n], check_exact=True)
+            print(f"{label}: county_vouchers identical to the untiled run's", flush=True)
+        else:
+            results[n] = got
     if not args.no_overlay:
         csv = tmp / "overlay.csv"
         cmd = [sys.executable, str(ROOT / "scripts" / "overlay_baseline.py"), "--catalog",
@@ -150,7 +167,9 @@ def main() -> None:
     for name, wall, mem, spread in rows:
         print(f"| {name} | {wall:.1f} s{spread} | {mem:,.0f} MiB |")
     if not args.no_overlay:
-        best = min(w for name, w, _, _ in rows if name.startswith("ecovoucher"))
+        best = min(
+            w for name, w, _, _ in rows if name.startswith("ecovoucher") and "tiles" not in name
+        )
         print(f"\nspeed-up over geopandas.overlay: {rows[-1][1] / best:.1f}×")
 
 
