@@ -41,8 +41,10 @@ log = logging.getLogger(__name__)
 
 #: peak memory per land-use polygon held (both years count), measured on the national demo run
 BYTES_PER_POLYGON = 2_000
-#: memory of a run besides the land use it holds: Python, the libraries, counties, outputs
-BASE_BYTES = 600 * 2**20
+#: memory of a run besides the land use it holds: Python, the libraries, the counties and their
+#: overlap check, the outputs (measured with the national counties, 4.2 million vertices: a tiled
+#: run's floor is 0.9–1.1 GB)
+BASE_BYTES = 900 * 2**20
 #: bounding boxes read at a time when sorting polygons into tiles
 _CHUNK = 65_536
 
@@ -99,16 +101,16 @@ def tiled_zonal_areas(
     text); ``check_only``: the overlap check alone (``ecovoucher validate``), returning None."""
     give_back_memory()  # what streaming the land use to disk freed
     groups = partitions(counties, partition_size)
-    runs = [r for r in np.array_split(np.arange(len(groups)), min(n_tiles, len(groups))) if len(r)]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # GEOS drops the GIL
+        found = {y: pool.submit(_meetings, s, counties) for y, s in spills.items()}
+        meetings = {y: job.result() for y, job in found.items()}
+    runs = _balanced_runs(groups, meetings, len(counties), n_tiles)
     tile_of = np.empty(len(counties), dtype=np.int64)
     for t, run in enumerate(runs):
         for g in run:
             tile_of[groups[g]] = t
-    with ThreadPoolExecutor(max_workers=2) as pool:  # GEOS drops the GIL
-        found = {
-            y: pool.submit(_members, s, counties, tile_of, len(runs)) for y, s in spills.items()
-        }
-        members = {y: job.result() for y, job in found.items()}
+    members = {y: _members(m, tile_of, len(runs)) for y, m in meetings.items()}
+    del meetings
     held = [sum(len(m[t]) for m in members.values()) for t in range(len(runs))]
     log.info(
         "tiles: %d of %s land-use polygons (both years); estimated peak memory %.1f GiB",
@@ -152,21 +154,52 @@ def tiled_zonal_areas(
     return None if check_only else summed(parts, counties, transitions)
 
 
-def _members(
-    spill: Spill, counties: gpd.GeoDataFrame, tile_of: np.ndarray, n_tiles: int
-) -> list[np.ndarray]:
-    """For each tile, the spill positions (ascending) of the polygons whose bounding boxes meet
-    the box of one of its counties — the candidates the zonal tasks and the overlap check take
-    (a polygon on a tile's edge is in both tiles)."""
+def _meetings(spill: Spill, counties: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The (polygon, county) pairs whose bounding boxes meet — the candidates the zonal tasks and
+    the overlap check take: spill positions and county positions."""
     tree = shapely.STRtree(np.asarray(counties.geometry.values))
     bounds = spill.bounds
-    keys = []
+    polys, owners = [], []
     for start in range(0, len(bounds), _CHUNK):
         b = bounds[start : start + _CHUNK]
         poly, county = tree.query(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
-        keys.append(np.unique(tile_of[county] * len(bounds) + start + poly))
-    key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
-    key.sort()  # by tile, then position
-    tile, position = key // max(1, len(bounds)), key % max(1, len(bounds))
+        polys.append(poly + start)
+        owners.append(county)
+    if not polys:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(polys), np.concatenate(owners)
+
+
+def _balanced_runs(
+    groups: list[np.ndarray],
+    meetings: dict[int, tuple[np.ndarray, np.ndarray]],
+    n_counties: int,
+    n_tiles: int,
+) -> list[np.ndarray]:
+    """Cut the partitions (in their Hilbert order) into ``n_tiles`` runs of consecutive ones that
+    meet about as many polygons each: equal counts of counties would give the dense east of
+    China tiles several times larger than the west's."""
+    per_county = sum(np.bincount(c, minlength=n_counties) for _, c in meetings.values())
+    load = np.array([per_county[g].sum() for g in groups], dtype=float) + 1.0  # no zero loads
+    cum = np.cumsum(load)
+    n = min(n_tiles, len(groups))
+    cuts, start = [], 0
+    for k in range(n - 1):  # each tile takes an equal share of what the tiles left must hold
+        done = cum[start - 1] if start else 0.0
+        end = int(np.searchsorted(cum, done + (cum[-1] - done) / (n - k), side="left")) + 1
+        start = min(max(end, start + 1), len(groups) - (n - k - 1))  # one partition at least
+        cuts.append(start)
+    return [r for r in np.split(np.arange(len(groups)), cuts) if len(r)]
+
+
+def _members(
+    meetings: tuple[np.ndarray, np.ndarray], tile_of: np.ndarray, n_tiles: int
+) -> list[np.ndarray]:
+    """For each tile, the spill positions (ascending) of the polygons whose bounding boxes meet
+    the box of one of its counties (a polygon on a tile's edge is in both tiles)."""
+    poly, county = meetings
+    n = int(poly.max()) + 1 if len(poly) else 1
+    key = np.unique(tile_of[county] * n + poly)  # sorted: by tile, then position
+    tile, position = key // n, key % n
     cut = np.searchsorted(tile, np.arange(n_tiles + 1))
     return [position[cut[t] : cut[t + 1]] for t in range(n_tiles)]

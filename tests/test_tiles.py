@@ -19,7 +19,15 @@ from pipeline.engine import Engine
 from pipeline.errors import InputError
 from pipeline.ingest import ingest
 from pipeline.run import run_pipeline
-from pipeline.tiles import BASE_BYTES, BYTES_PER_POLYGON, _members, _tiles_for, tile_count
+from pipeline.tiles import (
+    BASE_BYTES,
+    BYTES_PER_POLYGON,
+    _balanced_runs,
+    _meetings,
+    _members,
+    _tiles_for,
+    tile_count,
+)
 from tests.conftest import write_case
 
 # Four 10 km × 10 km counties in a row: A [0,10], B [10,20], C [20,30], D [30,40] km (x), y [0,10].
@@ -87,11 +95,23 @@ def test_a_polygon_on_a_tile_edge_is_in_both_tiles(four):
     inputs = ingest(load_catalog(catalog), load_config(config)[0], catalog.parent / "spill")
     spill = inputs.spills[2018]
     tile_of = np.array([0, 0, 1, 1])  # A, B | C, D (counties are sorted by id)
-    members = _members(spill, inputs.counties, tile_of, 2)
+    members = _members(_meetings(spill, inputs.counties), tile_of, 2)
     # 2018 polygons (x in km): 0 cropland [0,40] meets all; 1 forest [0,15] meets A, B;
     # 2 urban [15,22] meets B and C: both tiles; 3 grass [22,25] C; 4 forest [25,40] C, D
     assert members[0].tolist() == [0, 1, 2]
     assert members[1].tolist() == [0, 2, 3, 4]
+
+
+def test_tiles_are_balanced_by_the_polygons_they_meet():
+    # four partitions of one county each; county 0 meets 30 polygons, the others 1 each
+    groups = [np.array([k]) for k in range(4)]
+    county = np.array([0] * 30 + [1, 2, 3])
+    meetings = {2010: (np.arange(33), county)}
+    # loads (+1 each, so none is 0) 31, 2, 2, 2 → cumulative 31, 33, 35, 37; half of 37 is 18.5,
+    # reached within the first partition: tiles [0] and [1, 2, 3] (equal counts: [0, 1], [2, 3])
+    runs = _balanced_runs(groups, meetings, 4, 2)
+    assert [r.tolist() for r in runs] == [[0], [1, 2, 3]]
+    assert [r.tolist() for r in _balanced_runs(groups, meetings, 4, 9)] == [[0], [1], [2], [3]]
 
 
 def test_tiled_overlaps_are_reported_with_the_county_and_nothing_is_written(tmp_path):
