@@ -63,7 +63,8 @@ def _memory_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SIZE",
         help="keep the run under SIZE (e.g. 4G, 1500M; binary units) by holding the land use a "
-        "tile of counties at a time, as many tiles as the memory model says; results unchanged",
+        "tile of counties at a time, as many tiles as the memory model says; results unchanged "
+        "(default: 75%% of this machine's memory; a run that fits is not tiled)",
     )
     g.add_argument(
         "--tiles",

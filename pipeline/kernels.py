@@ -20,6 +20,7 @@ def compile_kernels() -> float:
     from pipeline.coverage import overlap_suspects
     from pipeline.intersection_area import intersection_areas
     from pipeline.rings import Rings
+    from pipeline.tiles import box_pairs
     from pipeline.zonal import identical_polygons
 
     started = time.perf_counter()
@@ -27,6 +28,7 @@ def compile_kernels() -> float:
     intersection_areas(squares, squares[::-1], np.array([0, 1]), np.array([0, 0]))
     overlap_suspects(squares)
     identical_polygons(squares, squares)
+    box_pairs(shapely.bounds(squares), shapely.bounds(squares))
     wkb = shapely.to_wkb(squares, flavor="iso")
     offsets = np.cumsum([0] + [len(w) for w in wkb])
     Rings.from_wkb(np.frombuffer(b"".join(wkb), dtype=np.uint8), offsets).simple_valid()

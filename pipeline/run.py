@@ -211,7 +211,7 @@ def _ingest_and_zonal(
     force: bool,
     seconds: dict[str, float],
 ) -> tuple[Inputs, ZonalResult]:
-    """The ingest and zonal stages (the land use they hold is freed when they return)."""
+    """The ingest and zonal stages."""
     with _stage("ingest", seconds):
         inputs = ingest(catalog, config, spill_dir)
         log.info(
@@ -257,7 +257,6 @@ def _ingest_and_zonal(
             )
         else:
             zonal = _vector_zonal(inputs, config, engine, catalog, partition_size, cache, n_tiles)
-    inputs.landuse, inputs.rings = {}, {}
     return inputs, zonal
 
 

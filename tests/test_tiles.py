@@ -23,9 +23,11 @@ from pipeline.tiles import (
     BASE_BYTES,
     BYTES_PER_POLYGON,
     _balanced_runs,
+    _feature_count,
     _meetings,
     _members,
     _tiles_for,
+    box_pairs,
     tile_count,
 )
 from tests.conftest import write_case
@@ -102,6 +104,29 @@ def test_a_polygon_on_a_tile_edge_is_in_both_tiles(four):
     assert members[1].tolist() == [0, 2, 3, 4]
 
 
+def test_box_pairs_by_hand_and_as_an_strtree_finds_them():
+    targets = np.array([[0.0, 0, 10, 10], [10, 0, 20, 10]])  # two counties side by side
+    boxes = np.array([
+        [2.0, 2, 3, 3],  # inside the first
+        [9.0, 2, 11, 3],  # across the shared edge: both
+        [20.0, 5, 25, 6],  # touching the second's east edge at x = 20: it counts
+        [30.0, 30, 31, 31],  # outside both (and outside the grid)
+    ])  # fmt: skip
+    i, j = box_pairs(boxes, targets)
+    assert list(zip(i.tolist(), j.tolist())) == [(0, 0), (1, 0), (1, 1), (2, 1)]
+    rng = np.random.default_rng(7)
+    lo = rng.random((5000, 2)) * 100
+    boxes = np.c_[lo, lo + rng.random((5000, 2)) * 3]
+    lo = rng.random((200, 2)) * 100
+    targets = np.c_[lo, lo + rng.random((200, 2)) * 15]
+    boxes[:40, 2] = targets[:40, 0]  # boxes ending exactly where a target begins
+    boxes[:40, 0] = np.minimum(boxes[:40, 0], boxes[:40, 2])
+    q = shapely.STRtree(shapely.box(*targets.T)).query(shapely.box(*boxes.T))
+    order = np.lexsort((q[1], q[0]))
+    i, j = box_pairs(boxes, targets)
+    assert np.array_equal(i, q[0][order]) and np.array_equal(j, q[1][order])
+
+
 def test_tiles_are_balanced_by_the_polygons_they_meet():
     # four partitions of one county each; county 0 meets 30 polygons, the others 1 each
     groups = [np.array([k]) for k in range(4)]
@@ -168,7 +193,23 @@ def test_memory_limit_picks_the_tile_count(four):
     cat, cfg = load_catalog(catalog), load_config(config)[0]
     assert tile_count(cat, cfg, memory_limit=BASE_BYTES + 6_000) == 4  # ceil(19,800 / 6,000)
     assert tile_count(cat, cfg, tiles=3, memory_limit=BASE_BYTES + 6_000) == 3
-    assert tile_count(cat, cfg) == 1
+    assert tile_count(cat, cfg) == 1  # fits in this machine's memory
+    data = catalog.parent / "data"
+    assert _feature_count(data / "lu_2018.shp", None) == 5  # from the .shx: (140 − 100) / 8
+    assert _feature_count(data / "counties.gpkg", "counties") == 4  # from GDAL
+
+
+def test_a_machine_too_small_for_the_run_tiles_it_by_default(four, monkeypatch):
+    import pipeline.tiles as tiles
+
+    catalog, config = four
+    cat, cfg = load_catalog(catalog), load_config(config)[0]
+    # 9 polygons need 19,800 bytes beyond the base; a "machine" leaving 6,000 for them: 4 tiles
+    monkeypatch.setattr(tiles, "_machine_memory", lambda: BASE_BYTES + 6_000)
+    assert tile_count(cat, cfg) == 1  # the floor: at least 256 MiB for the land use is assumed
+    monkeypatch.setattr(tiles, "BYTES_PER_POLYGON", 2**26)  # 64 MiB a polygon, to see it tile
+    # 1.1 × 9 × 64 MiB = 633.6 MiB over a budget of 256 MiB: ceil(2.475) = 3 tiles
+    assert tile_count(cat, cfg) == 3
 
 
 @pytest.mark.parametrize(
