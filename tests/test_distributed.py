@@ -83,6 +83,20 @@ def test_scheduler_results_identical_to_local(cluster, case, tmp_path):
     assert engine == f"dask.distributed scheduler {cluster}"
 
 
+def test_tiled_run_on_the_scheduler_identical_to_local(cluster, case, tmp_path):
+    # tiles hold the land use in the client a tile at a time; the tasks go to the workers
+    catalog, config = case
+    args = ["-q", "run", "--catalog", str(catalog), "--config", str(config), "--no-resume",
+            "--partition-size", "1"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "local"), "--workers", "1"]) == 0
+    assert main([*args, "--out", str(tmp_path / "remote"), "--scheduler", cluster,
+                 "--tiles", "2"]) == 0  # fmt: skip
+    local = _tables(tmp_path / "local" / "eco_vouchers.gpkg")
+    remote = _tables(tmp_path / "remote" / "eco_vouchers.gpkg")
+    for layer in local:
+        pd.testing.assert_frame_equal(local[layer], remote[layer], check_exact=True)
+
+
 def test_unreachable_scheduler_is_a_clear_error(case, tmp_path, capsys):
     catalog, config = case
     code = main(["run", "--catalog", str(catalog), "--config", str(config),
