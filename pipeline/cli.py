@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 from pipeline import __version__
 from pipeline.errors import EcoVoucherError
@@ -271,7 +272,16 @@ class Terminated(BaseException):
     even though we caught it; a class of our own exits with 143 every time."""
 
 
-def _terminate(signum: int, frame: object) -> None:
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """Raise :class:`Terminated` in the main thread — unless it is inside Python's import
+    machinery, where an exception raised between taking and releasing the global import lock
+    leaves it held, and every later import in any thread then waits forever (seen: a run killed
+    during start-up hung). There the signal is delivered again 50 ms later."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+            return
+        frame = frame.f_back
     raise Terminated
 
 

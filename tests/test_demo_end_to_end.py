@@ -4,8 +4,10 @@ identity M_t − M_0 = Σ area(from→to) · (k_to − k_from)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +103,24 @@ def test_killed_run_leaves_no_partial_output_and_rerun_succeeds(beijing, tmp_pat
     assert subprocess.run(cmd, cwd=ROOT).returncode == 0
     assert [p.name for p in out.iterdir() if p.name.startswith(".partial-")] == []
     assert len(pyogrio.read_dataframe(out / "eco_vouchers.gpkg", layer="county_vouchers")) == 16
+
+
+def test_sigterm_inside_the_import_machinery_is_delivered_again(monkeypatch):
+    import signal
+
+    import pipeline.cli as cli
+
+    # a frame as if the main thread were in importlib's bootstrap code when the signal came
+    frozen = {}
+    exec(
+        compile("import sys\nf = sys._getframe()", "<frozen importlib._bootstrap>", "exec"), frozen
+    )
+    sent = []
+    monkeypatch.setattr(cli.os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    cli._terminate(signal.SIGTERM, frozen["f"])  # returns: no exception inside the import lock
+    deadline = time.time() + 5
+    while not sent and time.time() < deadline:
+        time.sleep(0.01)
+    assert sent == [(os.getpid(), signal.SIGTERM)]  # delivered again, 50 ms later
+    with pytest.raises(cli.Terminated):  # anywhere else: unwinds at once
+        cli._terminate(signal.SIGTERM, sys._getframe())
