@@ -196,3 +196,17 @@ def test_gbk_statistics_csv_from_excel(tmp_path):
     inputs = ingest(load_catalog(catalog_path), load_config(config_path)[0])
     assert list(inputs.socio.index) == ["110101", "130102"]
     assert any("read as GBK" in n for n in inputs.notes)
+
+
+def test_a_failure_processing_what_was_read_is_not_blamed_on_the_file(case, monkeypatch):
+    # a bug in repairing or reprojecting must surface as itself (exit 1, "internal error"),
+    # not as "could not be read … truncated or corrupt" (exit 2, the user's file)
+    import pipeline.ingest as ingest_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ingest_module._Batches, "add", broken)  # land use only
+    catalog, config = case
+    with pytest.raises(RuntimeError, match="boom"):
+        ingest(load_catalog(catalog), load_config(config)[0])
