@@ -80,12 +80,16 @@ _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
 def _size(text: str) -> int:
-    """Bytes of '4G', '4GiB', '1500MB', '2.5g' (binary units: 1G = 1 GiB); a bare number is MiB."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    """Bytes of '4G', '4GiB', '1500MB', '2.5g', '.5G', '65536B' (binary units: 1G = 1 GiB); a bare
+    number is MiB."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])i?b?|(b))?\s*", text.lower())
     if not m:
         raise argparse.ArgumentTypeError(f"'{text}' is not a size such as 4G, 4GiB or 1500M")
-    number, unit = float(m.group(1)), m.group(2)
-    return int(number * (_UNITS[unit] if unit else 2**20))
+    number, unit, in_bytes = float(m.group(1)), m.group(2), m.group(3)
+    size = int(number * (1 if in_bytes else _UNITS[unit] if unit else 2**20))
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}': the memory limit must be more than 0")
+    return size
 
 
 def _parser() -> argparse.ArgumentParser:

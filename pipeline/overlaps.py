@@ -51,6 +51,7 @@ def check_overlaps(
     policy: str = "error",
     where: dict[int, str] | None = None,
     rings: dict[int, Rings] | None = None,
+    found: dict[int, list[tuple[pd.DataFrame, pd.Series]]] | None = None,
 ) -> tuple[dict[int, gpd.GeoDataFrame], dict[int, np.ndarray], dict[int, shapely.STRtree]]:
     """Return the land use unchanged when no polygons overlap inside the study area's counties;
     otherwise raise (policy ``error``) or cut every overlap out of the later polygon (policy
@@ -59,7 +60,10 @@ def check_overlaps(
     polygons (both computed here anyway, the trees beside the screen; the zonal stage reuses
     them), or two empty dicts when overlaps were resolved. ``rings``: the
     :class:`~pipeline.rings.Rings` of some years' polygons, if at hand (ingest reads them with the
-    polygons); the others are computed here."""
+    polygons); the others are computed here. ``found``: with policy ``error``, collect each
+    year's overlaps there instead of raising — (pairs with the file's row numbers in ``first``
+    and ``second``, hectares by county) — for :func:`overlaps_problem` (a tiled run reports all
+    its tiles' overlaps at once)."""
     if not landuse:  # raster land use: nothing to check here
         return {}, {}, {}
     c_geoms = np.asarray(counties.geometry.values)
@@ -106,7 +110,13 @@ def check_overlaps(
         label = (where or {}).get(year, f"landuse {year}")
         total = float(pairs["area_ha"].sum())
         if policy == "error":
-            problems.append(Problem(label, _describe(lu, pairs, by_county, total)))
+            rows = lu["row"].to_numpy() if "row" in lu else np.arange(len(lu))  # the file's rows
+            named = pairs.assign(first=rows[pairs["first"]], second=rows[pairs["second"]])
+            if found is not None:
+                found.setdefault(year, []).append((named, by_county))
+                out[year] = lu
+            else:
+                problems.append(overlaps_problem(label, [(named, by_county)]))
             continue
         log.warning(
             "%s: %d overlapping polygon pairs (%.2f ha) resolved: the earlier polygon keeps the "
@@ -235,13 +245,25 @@ def _by_county(counties: gpd.GeoDataFrame, lu: gpd.GeoDataFrame, pairs: pd.DataF
     return pd.Series(area).groupby(ids).sum().sort_values(ascending=False)
 
 
-def _describe(lu: gpd.GeoDataFrame, pairs: pd.DataFrame, by_county: pd.Series, total: float) -> str:
+def overlaps_problem(label: str, found: list[tuple[pd.DataFrame, pd.Series]]) -> Problem:
+    """The error for one year's overlapping polygons, from one or more findings (pairs by the
+    file's row numbers, hectares by county; see ``found`` in :func:`check_overlaps`): a pair
+    found twice (by two tiles) counts once, a county's hectares add up."""
+    pairs = (
+        pd.concat([p for p, _ in found])
+        .drop_duplicates(["first", "second"])
+        .sort_values(["first", "second"])
+    )
+    by_county = pd.concat([c for _, c in found]).groupby(level=0).sum()
+    by_county = by_county.sort_values(ascending=False, kind="stable")
+    return Problem(label, _describe(pairs, by_county, float(pairs["area_ha"].sum())))
+
+
+def _describe(pairs: pd.DataFrame, by_county: pd.Series, total: float) -> str:
     counties = ", ".join(f"{cid} ({ha:,.2f} ha)" for cid, ha in by_county.head(20).items())
     more = f" … ({len(by_county)} counties in all)" if len(by_county) > 20 else ""
-    rows = lu["row"].to_numpy() if "row" in lu else np.arange(len(lu))  # the file's row numbers
     examples = ", ".join(
-        f"#{rows[r.first]} & #{rows[r.second]} ({r.area_ha:,.2f} ha)"
-        for r in pairs.head(5).itertuples()
+        f"#{r.first} & #{r.second} ({r.area_ha:,.2f} ha)" for r in pairs.head(5).itertuples()
     )
     return (
         f"{len(pairs)} pairs of land-use polygons overlap, {total:,.2f} ha in all, which would be "

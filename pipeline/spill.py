@@ -32,7 +32,7 @@ class SpillWriter:
         self.path = path
         self._sink = pa.OSFile(str(path), "wb")
         schema = pa.schema(
-            [("row", pa.int64()), *((b, pa.float64()) for b in _BOUNDS), ("wkb", pa.binary())]
+            [("row", pa.int64()), *((b, pa.float64()) for b in _BOUNDS), ("wkb", pa.large_binary())]
         )
         self._writer = pa.ipc.new_file(self._sink, schema)
         self.n = 0
@@ -43,7 +43,8 @@ class SpillWriter:
         bounds = shapely.bounds(geoms)
         columns = {"row": pa.array(rows, type=pa.int64())}
         columns.update({b: pa.array(bounds[:, k]) for k, b in enumerate(_BOUNDS)})
-        columns["wkb"] = pa.array(shapely.to_wkb(geoms), type=pa.binary())
+        # 64-bit offsets: a tile may hold more than 2 GiB of WKB
+        columns["wkb"] = pa.array(shapely.to_wkb(geoms), type=pa.large_binary())
         self._writer.write_table(pa.table(columns))
         self.n += len(rows)
         self._bounds.append(bounds)

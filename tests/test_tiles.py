@@ -30,7 +30,7 @@ from pipeline.tiles import (
     box_pairs,
     tile_count,
 )
-from tests.conftest import write_case
+from tests.conftest import box_km, write_case
 
 # Four 10 km × 10 km counties in a row: A [0,10], B [10,20], C [20,30], D [30,40] km (x), y [0,10].
 COUNTIES = [
@@ -215,7 +215,7 @@ def test_a_machine_too_small_for_the_run_tiles_it_by_default(four, monkeypatch):
 @pytest.mark.parametrize(
     "text, size",
     [("4G", 4 * 2**30), ("4GiB", 4 * 2**30), ("1500M", 1500 * 2**20), ("2.5g", int(2.5 * 2**30)),
-     ("512", 512 * 2**20), ("64kb", 64 * 2**10)],
+     ("512", 512 * 2**20), ("64kb", 64 * 2**10), ("65536B", 65536), (".5G", 2**29)],
 )  # fmt: skip
 def test_memory_sizes(text, size):
     assert _size(text) == size
@@ -228,8 +228,9 @@ def test_bad_memory_size_is_a_usage_error(four, tmp_path, capsys):
               str(tmp_path / "o"), "--memory-limit", "4X"])  # fmt: skip
     assert exit_.value.code == 2
     assert "not a size" in capsys.readouterr().err
-    with pytest.raises(argparse.ArgumentTypeError):
-        _size("lots")
+    for bad in ("lots", "0", "0G", "1,5G"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _size(bad)
 
 
 def test_cli_validate_and_run_tiled(four, tmp_path, capsys):
@@ -264,3 +265,63 @@ def test_tiled_overlaps_resolved_first_agree_with_the_whole_run(tmp_path):
     # D 2010: forest 5,000 ha (the earlier polygon keeps the shared 400 ha), no reservoir left
     d = b.query("county_id == '130104' and year == 2010").set_index("class_code")["area_ha"]
     assert d[21] == pytest.approx(5000, rel=1e-12) and 43 not in d.index
+
+
+def test_an_overlap_across_two_tiles_is_reported_as_an_untiled_run_reports_it(tmp_path):
+    landuse = {y: list(p) for y, p in LANDUSE.items()}
+    # a reservoir over the B|C border, on top of the grass [15,25]: 8 km × 1 km = 800 ha twice,
+    # 400 ha in B (tile 1) and 400 ha in C (tile 2)
+    landuse[2010].append((43, (16, 1, 24, 2)))
+    catalog, config = write_case(tmp_path / "c", counties=COUNTIES, landuse=landuse, socio=SOCIO)
+    messages = []
+    for tiles in (None, 2):
+        with pytest.raises(InputError) as err:
+            run_pipeline(catalog, config, tmp_path / f"o{tiles}", Engine(workers=1, progress=False),
+                         partition_size=1, tiles=tiles)  # fmt: skip
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    assert "1 pairs of land-use polygons overlap, 800.00 ha in all" in messages[1]
+    assert "130102 (400.00 ha), 130103 (400.00 ha)" in messages[1]
+
+
+def test_a_polygon_that_repair_leaves_without_area_is_dropped_and_noted(tmp_path):
+    landuse = {y: list(p) for y, p in LANDUSE.items()}
+    catalog, config = write_case(tmp_path / "c", counties=COUNTIES, landuse=landuse, socio=SOCIO)
+    path = catalog.parent / "data" / "lu_2010.shp"
+    gdf = pyogrio.read_dataframe(path, encoding="gbk")
+    x, y = box_km(1, 1, 2, 2).bounds[:2]
+    flat = shapely.Polygon([(x, y), (x + 500, y), (x + 1000, y)])  # three points on a line
+    extra = gpd.GeoDataFrame({"gridcode": [21], "name": ["x"]}, geometry=[flat], crs=gdf.crs)
+    pyogrio.write_dataframe(pd.concat([gdf, extra], ignore_index=True), path, encoding="GBK")
+    engine = Engine(workers=1, progress=False)
+    whole = run_pipeline(catalog, config, tmp_path / "a", engine, partition_size=1)
+    tiled = run_pipeline(catalog, config, tmp_path / "b", engine, partition_size=1, tiles=2)
+    for result in (whole, tiled):
+        assert any("repaired 1 invalid" in n and "1 of them had no area left and were dropped"
+                   in n for n in result.inputs.notes)  # fmt: skip
+    a, b = _tables(whole.gpkg), _tables(tiled.gpkg)
+    pd.testing.assert_frame_equal(a["class_areas"], b["class_areas"], check_exact=True)
+
+
+def test_features_that_are_not_polygons_are_counted_over_the_whole_file(tmp_path, monkeypatch):
+    import pipeline.ingest as ingest_module
+
+    catalog, config = write_case(tmp_path / "c", counties=COUNTIES, landuse=LANDUSE, socio=SOCIO)
+    data = catalog.parent / "data"
+    polys = pyogrio.read_dataframe(data / "lu_2010.shp", encoding="gbk")
+    line = shapely.LineString([(0, 0), (1, 1)])
+
+    def lines(n):
+        return gpd.GeoDataFrame(
+            {"gridcode": [21] * n, "name": ["l"] * n}, geometry=[line] * n, crs=polys.crs
+        )
+
+    # rows: polygon, line | polygon, line | line, polygon | polygon (batches of 2)
+    parts = [polys.iloc[:1], lines(1), polys.iloc[1:2], lines(2), polys.iloc[2:]]
+    mixed = pd.concat(parts, ignore_index=True)
+    pyogrio.write_dataframe(mixed, data / "mixed.gpkg", geometry_type="Unknown")
+    text = catalog.read_text("utf-8").replace("data/lu_2010.shp", "data/mixed.gpkg")
+    catalog.write_text(text, "utf-8")
+    monkeypatch.setattr(ingest_module, "READ_BATCH", 2)  # the lines fall into several batches
+    with pytest.raises(InputError, match="3 features are not polygons"):
+        ingest(load_catalog(catalog), load_config(config)[0])
