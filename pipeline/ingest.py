@@ -34,6 +34,7 @@ from pipeline.errors import InputError, Problem
 from pipeline.overlaps import county_overlaps
 from pipeline.rings import Rings
 from pipeline.spill import Spill, SpillWriter, give_back_memory, wkb_rings
+from pipeline.tiles import box_pairs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -120,12 +121,14 @@ def ingest(catalog: Catalog, config: Config, spill_dir: Path | None = None) -> I
             notes,
         )  # fmt: skip
         spill = {y: spill_dir / f"landuse-{y}.arrow" if spill_dir else None for y in years}
-        futures = {
-            y: pool.submit(
-                _collect, found[str(y)], _read_landuse, entries[y], y, crs, notes, spill[y]
-            )
-            for y in vector_years
-        }
+        # a study area smaller than the counties file (a province, say, with national land use):
+        # polygons whose boxes meet none of its counties' are skipped as they are read
+        sa = config.study_area
+        within = _StudyBoxes(counties_job) if sa.provinces or sa.county_ids else None
+        futures = {}
+        for y in vector_years:
+            args = (entries[y], y, crs, notes, spill[y], within)
+            futures[y] = pool.submit(_collect, found[str(y)], _read_landuse, *args)
         read = {y: f.result() for y, f in futures.items()}
         counties = counties_job.result()
     if counties is not None:
@@ -670,15 +673,22 @@ def _select_study_area(out: gpd.GeoDataFrame, config: Config, where: str) -> gpd
 
 
 def _read_landuse(
-    src: LanduseSource, year: int, crs: CRS, notes: list[str], spill: Path | None = None
+    src: LanduseSource,
+    year: int,
+    crs: CRS,
+    notes: list[str],
+    spill: Path | None = None,
+    within: _StudyBoxes | None = None,
 ) -> tuple[gpd.GeoDataFrame | Spill, Rings | None]:
     """The year's polygons (class_code, row, geometry) and their Rings (None when a geometry had
     to be reprojected or repaired: then they are no longer the file's). With ``spill`` (a file
     path), the polygons are streamed to that file instead of being kept (see
-    :mod:`pipeline.spill`) and the :class:`~pipeline.spill.Spill` is returned."""
+    :mod:`pipeline.spill`) and the :class:`~pipeline.spill.Spill` is returned. With ``within``,
+    only the polygons whose bounding boxes meet a study-area county's are kept (the others
+    cannot count in any of its counties)."""
     what = f"landuse {year}"
     where = f"{what} ({src.path})"
-    batches = _Batches(src, crs, where, spill)
+    batches = _Batches(src, crs, where, spill, within)
     try:
         attrs = _read_vector(src, [src.code_field], what, notes, batches)
     finally:
@@ -689,14 +699,38 @@ def _read_landuse(
     return batches.result(codes)
 
 
+class _StudyBoxes:
+    """The bounding boxes of the study area's counties, once they are read (the land-use readers
+    wait for them); None if the counties could not be read (their errors are reported)."""
+
+    def __init__(self, counties: Future):
+        self._counties = counties
+        self._boxes: np.ndarray | None = None
+
+    def boxes(self) -> np.ndarray | None:
+        if self._boxes is None:
+            read = self._counties.result()
+            if read is None:
+                return None
+            self._boxes = shapely.bounds(np.asarray(read[0].geometry.values))
+        return self._boxes
+
+
 class _Batches:
     """Receives a land-use file's geometry batch by batch as it is read (see :func:`_read_arrow`):
     reprojects each batch (densified), drops empty and repairs invalid geometries, and keeps the
     result — in memory, or written to a spill file. Per batch, what is done to each polygon is
     what would be done to it in the whole file, so both give the same geometry bit for bit."""
 
-    def __init__(self, src: LanduseSource, crs: CRS, where: str, spill: Path | None):
-        self.src, self.crs, self.where, self.spill = src, crs, where, spill
+    def __init__(
+        self,
+        src: LanduseSource,
+        crs: CRS,
+        where: str,
+        spill: Path | None,
+        within: _StudyBoxes | None = None,
+    ):
+        self.src, self.crs, self.where, self.spill, self.within = src, crs, where, spill, within
         self.writer: SpillWriter | None = None
 
     def start(self, found: CRS | None) -> None:
@@ -704,7 +738,7 @@ class _Batches:
         self.close()
         self.noted: list[str] = []  # the CRS notes, once however often the file is read
         self.file_crs = _settled_crs(found, self.src, self.where, self.noted)
-        self.n_read = 0
+        self.n_read = self.outside = 0
         self.done = _Cleaning()
         self.rows: list[np.ndarray] = []
         self.geoms: list[np.ndarray] = []
@@ -716,6 +750,14 @@ class _Batches:
         self.n_read += len(geoms)
         gdf = gpd.GeoDataFrame({"row": rows}, geometry=geoms, crs=self.file_crs)
         gdf = _to_crs(gdf, self.crs, self.where, self.noted, densify=True)
+        boxes = self.within.boxes() if self.within is not None else None
+        if boxes is not None:
+            bounds = shapely.bounds(gdf.geometry.values)
+            keep = np.isnan(bounds[:, 0])  # empty: kept, to be counted as dropped
+            keep[box_pairs(bounds, boxes)[0]] = True
+            if not keep.all():
+                self.outside += int((~keep).sum())
+                gdf = gdf.loc[keep]
         # the Rings describe the geometry as read: only while every polygon is the object read
         if rings is not None and not _same_objects(np.asarray(gdf.geometry.values), geoms):
             rings = None
@@ -740,6 +782,11 @@ class _Batches:
     def note(self, notes: list[str]) -> None:
         notes.extend(dict.fromkeys(self.noted))  # a note per batch reprojected: once
         self.done.note(self.where, notes)
+        if self.outside:
+            notes.append(
+                f"{self.where}: skipped {self.outside:,} polygons outside the study area (their "
+                "bounding boxes meet no county of it)"
+            )
 
     def result(self, codes: np.ndarray) -> tuple[gpd.GeoDataFrame | Spill, Rings | None]:
         if self.writer is not None:

@@ -38,7 +38,7 @@ from pipeline.market import clear_market
 from pipeline.overlaps import check_overlaps
 from pipeline.report import MapsInBackground, write_report
 from pipeline.resume import PartitionCache
-from pipeline.tiles import tile_count, tiled_zonal_areas
+from pipeline.tiles import memory_limit_of, tile_count, tiled_zonal_areas
 from pipeline.uncertainty import monte_carlo
 from pipeline.zonal import PARTITION_SIZE, ZONAL_FORMAT, ZonalResult, zonal_areas
 
@@ -77,6 +77,7 @@ def check_inputs(
     catalog = load_catalog(catalog_path)
     config, _ = load_config(config_path)
     n_tiles = tile_count(catalog, config, tiles, memory_limit)
+    limit = memory_limit_of(tiles, memory_limit)
     with _spill_folder(None, n_tiles) as spill_dir:
         inputs = ingest(catalog, config, spill_dir)
         if inputs.spills:
@@ -88,6 +89,7 @@ def check_inputs(
                 "error",
                 _labels(catalog),
                 check_only=True,
+                memory_limit=limit,
             )
         else:
             check_overlaps(
@@ -141,8 +143,9 @@ def run_pipeline(
     n_tiles = tile_count(catalog, config, tiles, memory_limit)
     with _spill_folder(Path(out_dir), n_tiles) as spill_dir:
         inputs, zonal = _ingest_and_zonal(
-            catalog, config, engine, Path(out_dir), spill_dir, n_tiles, partition_size, resume,
-            force, seconds,
+            catalog, config, engine, Path(out_dir), spill_dir,
+            (n_tiles, memory_limit_of(tiles, memory_limit)), partition_size, resume, force,
+            seconds,
         )  # fmt: skip
     class_areas = zonal.class_areas
     years = (config.years.base, config.years.target)
@@ -205,7 +208,7 @@ def _ingest_and_zonal(
     engine: Engine,
     out_dir: Path,
     spill_dir: Path | None,
-    n_tiles: int,
+    tiling: tuple[int, int | None],
     partition_size: int,
     resume: bool,
     force: bool,
@@ -256,7 +259,7 @@ def _ingest_and_zonal(
                 raster_crs=inputs.raster_crs,
             )
         else:
-            zonal = _vector_zonal(inputs, config, engine, catalog, partition_size, cache, n_tiles)
+            zonal = _vector_zonal(inputs, config, engine, catalog, partition_size, cache, tiling)
     return inputs, zonal
 
 
@@ -267,7 +270,7 @@ def _vector_zonal(
     catalog: Catalog,
     partition_size: int,
     cache: PartitionCache | None,
-    n_tiles: int = 1,
+    tiling: tuple[int, int | None] = (1, None),
 ) -> ZonalResult:
     """The overlap check (see :mod:`pipeline.overlaps`), then the zonal areas; tile by tile if
     ingest spilled the land use (see :mod:`pipeline.tiles`)."""
@@ -277,12 +280,13 @@ def _vector_zonal(
             inputs.counties,
             inputs.spills,
             engine,
-            n_tiles,
+            tiling[0],
             config.landuse_overlaps,
             _labels(catalog),
             transitions,
             partition_size,
             cache,
+            memory_limit=tiling[1],
         )
     inputs.landuse, identical, trees = check_overlaps(
         inputs.counties,
@@ -312,7 +316,7 @@ def _spill_folder(out_dir: Path | None, n_tiles: int) -> Iterator[Path | None]:
         yield None
         return
     folder = Path(tempfile.mkdtemp(prefix=".ecovoucher-spill-", dir=out_dir))
-    log.info("tiled run: %d tiles; land use spilled to %s", n_tiles, folder)
+    log.info("tiled run (up to %d tiles): land use spilled to %s", n_tiles, folder)
     try:
         yield folder
     finally:

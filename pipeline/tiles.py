@@ -65,11 +65,9 @@ def tile_count(
         if tiles or memory_limit:
             log.info("raster land use is read a block at a time: --tiles/--memory-limit not used")
         return 1
-    if tiles:
-        return tiles
-    limit = memory_limit or _machine_memory()
+    limit = memory_limit_of(tiles, memory_limit)
     if not limit:
-        return 1
+        return tiles or 1
     try:
         features = sum(_feature_count(e.path, e.layer) for e in entries)
     except Exception:  # unreadable: ingest says why, with the fix
@@ -84,6 +82,14 @@ def tile_count(
             )  # fmt: skip
         return n
     return _tiles_for(features, limit)
+
+
+def memory_limit_of(tiles: int | None, memory_limit: int | None) -> int | None:
+    """The memory limit a run's tile count comes from: None when ``--tiles`` sets it, else
+    ``--memory-limit`` or, by default, :data:`MACHINE_SHARE` of the machine's memory."""
+    if tiles:
+        return None
+    return memory_limit or _machine_memory()
 
 
 def _feature_count(path: Path, layer: str | int | None) -> int:
@@ -138,10 +144,16 @@ def tiled_zonal_areas(
     partition_size: int = 16,
     cache: PartitionCache | None = None,
     check_only: bool = False,
+    memory_limit: int | None = None,
 ) -> ZonalResult | None:
     """The overlap check and :func:`~pipeline.zonal.zonal_areas`, tile by tile (see the module
-    text); ``check_only``: the overlap check alone (``ecovoucher validate``), returning None."""
+    text); ``check_only``: the overlap check alone (``ecovoucher validate``), returning None.
+    ``memory_limit``: the limit ``n_tiles`` was chosen for from the files' feature counts; the
+    polygons actually kept (a smaller study area keeps fewer) may need fewer tiles."""
     give_back_memory()  # what streaming the land use to disk freed
+    if memory_limit:
+        kept = sum(s.n for s in spills.values())
+        n_tiles = min(n_tiles, _tiles_for(kept, max(memory_limit, BASE_BYTES + 1)))
     groups = partitions(counties, partition_size)
     with ThreadPoolExecutor(max_workers=2) as pool:  # GEOS drops the GIL
         found = {y: pool.submit(_meetings, s, counties) for y, s in spills.items()}

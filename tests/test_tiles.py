@@ -325,3 +325,43 @@ def test_features_that_are_not_polygons_are_counted_over_the_whole_file(tmp_path
     monkeypatch.setattr(ingest_module, "READ_BATCH", 2)  # the lines fall into several batches
     with pytest.raises(InputError, match="3 features are not polygons"):
         ingest(load_catalog(catalog), load_config(config)[0])
+
+
+def test_a_smaller_study_area_skips_far_polygons_as_they_are_read(four, tmp_path):
+    catalog, config = four
+    engine = Engine(workers=1, progress=False)
+    everything = run_pipeline(catalog, config, tmp_path / "all", engine)
+    text = config.read_text("utf-8") + "study_area:\n  county_ids: ['130101']\n"
+    config.write_text(text, "utf-8")
+    for tiles in (None, 2):
+        only_a = run_pipeline(catalog, config, tmp_path / f"a{tiles}", engine, tiles=tiles)
+        # A is [0,10] km: of 2010's four polygons the grass [15,25] and the forest [25,40] miss
+        # A's box; of 2018's five, the urban [15,22], the grass [22,25] and the forest [25,40]
+        skipped = sorted(n.split(": ")[-1] for n in only_a.inputs.notes if "skipped" in n)
+        assert skipped == [
+            "skipped 2 polygons outside the study area (their bounding boxes meet no county of it)",
+            "skipped 3 polygons outside the study area (their bounding boxes meet no county of it)",
+        ]
+        # and A's numbers are the same as in the run over all four counties, bit for bit
+        a, b = _tables(everything.gpkg), _tables(only_a.gpkg)
+        for layer in ("class_areas", "transitions"):
+            mine = a[layer].query("county_id == '130101'").reset_index(drop=True)
+            pd.testing.assert_frame_equal(mine, b[layer], check_exact=True)
+
+
+def test_a_smaller_study_area_needs_fewer_tiles(four, tmp_path, caplog):
+    import logging
+
+    catalog, config = four
+    config.write_text(
+        config.read_text("utf-8") + "study_area:\n  county_ids: ['130101', '130102']\n"
+    )
+    limit = BASE_BYTES + 14_000
+    # the files hold 4 + 5 = 9 polygons: ceil(1.1 × 9 × 2000 / 14,000) = ceil(1.41) = 2 tiles.
+    # A and B ([0,20] km) keep 3 a year (2010: cropland, forest [0,15], grass [15,25]; 2018:
+    # cropland, forest [0,15], urban [15,22]): ceil(1.1 × 6 × 2000 / 14,000) = ceil(0.94) = 1
+    assert tile_count(load_catalog(catalog), load_config(config)[0], memory_limit=limit) == 2
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        run_pipeline(catalog, config, tmp_path / "o", Engine(workers=1, progress=False),
+                     partition_size=1, memory_limit=limit)  # fmt: skip
+    assert any(r.getMessage().startswith("tiles: 1 of 6 ") for r in caplog.records)
