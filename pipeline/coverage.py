@@ -87,7 +87,7 @@ def _edges(x, y, ring_off, geom_rings, sign, subset):
     for g in subset:
         n += ring_off[geom_rings[g + 1]] - ring_off[geom_rings[g]]
     x0, y0, x1, y1 = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
-    owner = np.empty(n, dtype=np.int64)
+    owner = np.empty(n, dtype=np.int32)  # 4 bytes an edge: millions of them
     m = 0
     for g in subset:
         for r in range(geom_rings[g], geom_rings[g + 1]):
@@ -133,9 +133,10 @@ def _match(key, x0, y0, x1, y1, owner, n_geoms):
     while size < 2 * n:
         size *= 2
     mask = np.uint64(size - 1)
-    table = np.full(size, -1, dtype=np.int64)
-    head = np.empty(n, dtype=np.int64)  # the first edge with the same end points
-    count = np.zeros(n, dtype=np.int64)  # how many edges have them, kept at the first
+    # int32 (half the memory of int64; edges are counted in millions, never in billions)
+    table = np.full(size, -1, dtype=np.int32)
+    head = np.empty(n, dtype=np.int32)  # the first edge with the same end points
+    count = np.zeros(n, dtype=np.int32)  # how many edges have them, kept at the first
     hashes = key.view(np.uint64)
     for i in range(n):
         h = hashes[i] & mask
