@@ -76,7 +76,7 @@ def _memory_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
 def _size(text: str) -> int:

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TypeVar
 
@@ -446,8 +446,8 @@ class _Cleaning:
     not_polygons: int = 0  # features that are not (Multi)Polygons: an error
 
     def __iadd__(self, other: _Cleaning) -> _Cleaning:
-        for f in ("dropped", "repaired", "collapsed", "not_polygons"):
-            setattr(self, f, getattr(self, f) + getattr(other, f))
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         return self
 
     def check(self, where: str) -> None:

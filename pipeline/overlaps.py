@@ -108,7 +108,6 @@ def check_overlaps(
             out[year] = lu
             continue
         label = (where or {}).get(year, f"landuse {year}")
-        total = float(pairs["area_ha"].sum())
         if policy == "error":
             rows = lu["row"].to_numpy() if "row" in lu else np.arange(len(lu))  # the file's rows
             named = pairs.assign(first=rows[pairs["first"]], second=rows[pairs["second"]])
@@ -123,7 +122,7 @@ def check_overlaps(
             "shared area",
             label,
             len(pairs),
-            total,
+            float(pairs["area_ha"].sum()),
         )
         out[year] = _resolve(lu, pairs)
     if problems:
@@ -256,10 +255,11 @@ def overlaps_problem(label: str, found: list[tuple[pd.DataFrame, pd.Series]]) ->
     )
     by_county = pd.concat([c for _, c in found]).groupby(level=0).sum()
     by_county = by_county.sort_values(ascending=False, kind="stable")
-    return Problem(label, _describe(pairs, by_county, float(pairs["area_ha"].sum())))
+    return Problem(label, _describe(pairs, by_county))
 
 
-def _describe(pairs: pd.DataFrame, by_county: pd.Series, total: float) -> str:
+def _describe(pairs: pd.DataFrame, by_county: pd.Series) -> str:
+    total = float(pairs["area_ha"].sum())
     counties = ", ".join(f"{cid} ({ha:,.2f} ha)" for cid, ha in by_county.head(20).items())
     more = f" … ({len(by_county)} counties in all)" if len(by_county) > 20 else ""
     examples = ", ".join(

@@ -38,7 +38,7 @@ from pipeline.market import clear_market
 from pipeline.overlaps import check_overlaps
 from pipeline.report import MapsInBackground, write_report
 from pipeline.resume import PartitionCache
-from pipeline.tiles import memory_limit_of, tile_count, tiled_zonal_areas
+from pipeline.tiles import TilePlan, tile_plan, tiled_zonal_areas
 from pipeline.uncertainty import monte_carlo
 from pipeline.zonal import PARTITION_SIZE, ZONAL_FORMAT, ZonalResult, zonal_areas
 
@@ -76,20 +76,18 @@ def check_inputs(
     polygons (no zonal statistics). ``tiles``, ``memory_limit``: as for :func:`run_pipeline`."""
     catalog = load_catalog(catalog_path)
     config, _ = load_config(config_path)
-    n_tiles = tile_count(catalog, config, tiles, memory_limit)
-    limit = memory_limit_of(tiles, memory_limit)
-    with _spill_folder(None, n_tiles) as spill_dir:
+    plan = tile_plan(catalog, config, tiles, memory_limit)
+    with _spill_folder(None, plan.n) as spill_dir:
         inputs = ingest(catalog, config, spill_dir)
         if inputs.spills:
             tiled_zonal_areas(
                 inputs.counties,
                 inputs.spills,
                 engine or Engine(),
-                n_tiles,
+                plan,
                 "error",
                 _labels(catalog),
                 check_only=True,
-                memory_limit=limit,
             )
         else:
             check_overlaps(
@@ -140,12 +138,11 @@ def run_pipeline(
     with _stage("config", seconds):
         catalog = load_catalog(catalog_path)
         config, coefficients = load_config(config_path)
-    n_tiles = tile_count(catalog, config, tiles, memory_limit)
-    with _spill_folder(Path(out_dir), n_tiles) as spill_dir:
+    plan = tile_plan(catalog, config, tiles, memory_limit)
+    with _spill_folder(Path(out_dir), plan.n) as spill_dir:
         inputs, zonal = _ingest_and_zonal(
-            catalog, config, engine, Path(out_dir), spill_dir,
-            (n_tiles, memory_limit_of(tiles, memory_limit)), partition_size, resume, force,
-            seconds,
+            catalog, config, engine, Path(out_dir), spill_dir, plan, partition_size, resume,
+            force, seconds,
         )  # fmt: skip
     class_areas = zonal.class_areas
     years = (config.years.base, config.years.target)
@@ -208,7 +205,7 @@ def _ingest_and_zonal(
     engine: Engine,
     out_dir: Path,
     spill_dir: Path | None,
-    tiling: tuple[int, int | None],
+    plan: TilePlan,
     partition_size: int,
     resume: bool,
     force: bool,
@@ -259,7 +256,7 @@ def _ingest_and_zonal(
                 raster_crs=inputs.raster_crs,
             )
         else:
-            zonal = _vector_zonal(inputs, config, engine, catalog, partition_size, cache, tiling)
+            zonal = _vector_zonal(inputs, config, engine, catalog, partition_size, cache, plan)
     return inputs, zonal
 
 
@@ -270,7 +267,7 @@ def _vector_zonal(
     catalog: Catalog,
     partition_size: int,
     cache: PartitionCache | None,
-    tiling: tuple[int, int | None] = (1, None),
+    plan: TilePlan | None = None,
 ) -> ZonalResult:
     """The overlap check (see :mod:`pipeline.overlaps`), then the zonal areas; tile by tile if
     ingest spilled the land use (see :mod:`pipeline.tiles`)."""
@@ -280,13 +277,12 @@ def _vector_zonal(
             inputs.counties,
             inputs.spills,
             engine,
-            tiling[0],
+            plan or TilePlan(),
             config.landuse_overlaps,
             _labels(catalog),
             transitions,
             partition_size,
             cache,
-            memory_limit=tiling[1],
         )
     inputs.landuse, identical, trees = check_overlaps(
         inputs.counties,

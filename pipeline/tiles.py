@@ -1,6 +1,7 @@
 """Tiled runs: the land use is held a tile at a time, so memory stays bounded as the input grows.
 
-One public function, :func:`tiled_zonal_areas`, the tiled form of the overlap check and the zonal
+One public function, :func:`tiled_zonal_areas` (with :func:`tile_plan`, which says how many
+tiles), the tiled form of the overlap check and the zonal
 stage (``--tiles N`` or ``--memory-limit SIZE``). Ingest has streamed each year's polygons to a
 spill file (:mod:`pipeline.spill`). The zonal partitions (:func:`pipeline.zonal.partitions`, in
 Hilbert order) are cut into N runs of consecutive partitions — the tiles, each a compact group of
@@ -28,6 +29,7 @@ import logging
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -57,9 +59,18 @@ BYTES_PER_POLYGON = 2_000
 BASE_BYTES = 900 * 2**20
 
 
-def tile_count(
+@dataclass(frozen=True)
+class TilePlan:
+    """How a run is tiled: ``n`` tiles (1: not tiled), and ``limit``, the memory limit in bytes
+    that ``n`` was chosen for (None when ``--tiles`` chose it)."""
+
+    n: int = 1
+    limit: int | None = None
+
+
+def tile_plan(
     catalog: Catalog, config: Config, tiles: int | None = None, memory_limit: int | None = None
-) -> int:
+) -> TilePlan:
     """How many tiles a run is cut into: ``tiles`` if given; else as many as keep it under
     ``memory_limit`` bytes (default: :data:`MACHINE_SHARE` of this machine's memory) by the
     memory model (:data:`BASE_BYTES` + :data:`BYTES_PER_POLYGON` per polygon held), from the
@@ -69,32 +80,27 @@ def tile_count(
     if any(e is None or e.format != "vector" for e in entries):
         if tiles or memory_limit:
             log.info("raster land use is read a block at a time: --tiles/--memory-limit not used")
-        return 1
-    limit = memory_limit_of(tiles, memory_limit)
+        return TilePlan()
+    if tiles:
+        return TilePlan(tiles)
+    limit = memory_limit or _machine_memory()
     if not limit:
-        return tiles or 1
+        return TilePlan()
     try:
         features = sum(_feature_count(e.path, e.layer) for e in entries)
     except Exception:  # unreadable: ingest says why, with the fix
-        return 1
-    if memory_limit is None:  # the machine's share: tile if needed, never refuse to run
-        n = _tiles_for(features, max(limit, BASE_BYTES + 2**28))
-        if n > 1:
-            log.info(
-                "%s land-use polygons would need more than %.1f GiB (%.0f%% of this machine's "
-                "memory) held whole: running in %d tiles (--memory-limit or --tiles to choose)",
-                f"{features:,}", limit / 2**30, 100 * MACHINE_SHARE, n,
-            )  # fmt: skip
-        return n
-    return _tiles_for(features, limit)
-
-
-def memory_limit_of(tiles: int | None, memory_limit: int | None) -> int | None:
-    """The memory limit a run's tile count comes from: None when ``--tiles`` sets it, else
-    ``--memory-limit`` or, by default, :data:`MACHINE_SHARE` of the machine's memory."""
-    if tiles:
-        return None
-    return memory_limit or _machine_memory()
+        return TilePlan(1, limit)
+    if memory_limit is not None:
+        return TilePlan(_tiles_for(features, limit), limit)
+    # the machine's share: tile if needed, never refuse to run
+    n = _tiles_for(features, max(limit, BASE_BYTES + 2**28))
+    if n > 1:
+        log.info(
+            "%s land-use polygons would need more than %.1f GiB (%.0f%% of this machine's "
+            "memory) held whole: running in %d tiles (--memory-limit or --tiles to choose)",
+            f"{features:,}", limit / 2**30, 100 * MACHINE_SHARE, n,
+        )  # fmt: skip
+    return TilePlan(n, limit)
 
 
 def _feature_count(path: Path, layer: str | int | None) -> int:
@@ -142,23 +148,24 @@ def tiled_zonal_areas(
     counties: gpd.GeoDataFrame,
     spills: dict[int, Spill],
     engine: Engine,
-    n_tiles: int,
+    plan: TilePlan,
     policy: str = "error",
     where: dict[int, str] | None = None,
     transitions: tuple[int, int] | None = None,
     partition_size: int = 16,
     cache: PartitionCache | None = None,
     check_only: bool = False,
-    memory_limit: int | None = None,
 ) -> ZonalResult | None:
     """The overlap check and :func:`~pipeline.zonal.zonal_areas`, tile by tile (see the module
-    text); ``check_only``: the overlap check alone (``ecovoucher validate``), returning None.
-    ``memory_limit``: the limit ``n_tiles`` was chosen for from the files' feature counts; the
-    polygons actually kept (a smaller study area keeps fewer) may need fewer tiles."""
+    text), in the tiles of ``plan`` (:func:`tile_plan`) — fewer if the polygons actually kept
+    (a smaller study area keeps fewer) need fewer under its memory limit than the files' feature
+    counts said. ``check_only``: the overlap check alone (``ecovoucher validate``), returning
+    None."""
     give_back_memory()  # what streaming the land use to disk freed
-    if memory_limit:
+    n_tiles = plan.n
+    if plan.limit:
         kept = sum(s.n for s in spills.values())
-        n_tiles = min(n_tiles, _tiles_for(kept, max(memory_limit, BASE_BYTES + 1)))
+        n_tiles = min(n_tiles, _tiles_for(kept, max(plan.limit, BASE_BYTES + 1)))
     groups = partitions(counties, partition_size)
     with ThreadPoolExecutor(max_workers=2) as pool:  # GEOS drops the GIL
         jobs = {y: pool.submit(_meetings, s, counties) for y, s in spills.items()}
@@ -238,7 +245,7 @@ def box_pairs(boxes: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.nd
     sy = max((np.nanmax(targets[:, 3]) - y0) / _GRID, 1e-9)
     count = np.zeros(_GRID * _GRID + 1, dtype=np.int64)
     for j in range(m):
-        if not (targets[j, 0] <= targets[j, 2] and targets[j, 1] <= targets[j, 3]):
+        if not _is_box(targets[j]):
             continue
         for cx in range(_cell(targets[j, 0], x0, sx), _cell(targets[j, 2], x0, sx) + 1):
             for cy in range(_cell(targets[j, 1], y0, sy), _cell(targets[j, 3], y0, sy) + 1):
@@ -247,7 +254,7 @@ def box_pairs(boxes: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.nd
     filled = start[:-1].copy()
     filed = np.empty(start[-1], dtype=np.int64)
     for j in range(m):
-        if not (targets[j, 0] <= targets[j, 2] and targets[j, 1] <= targets[j, 3]):
+        if not _is_box(targets[j]):
             continue
         for cx in range(_cell(targets[j, 0], x0, sx), _cell(targets[j, 2], x0, sx) + 1):
             for cy in range(_cell(targets[j, 1], y0, sy), _cell(targets[j, 3], y0, sy) + 1):
@@ -260,7 +267,7 @@ def box_pairs(boxes: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.nd
     found = np.empty(m, dtype=np.int64)
     for i in range(n):
         b = boxes[i]
-        if not (b[0] <= b[2] and b[1] <= b[3]):  # NaN (an empty geometry's box): meets nothing
+        if not _is_box(b):  # NaN (an empty geometry's box): meets nothing
             continue
         hits = 0
         for cx in range(_cell(b[0], x0, sx), _cell(b[2], x0, sx) + 1):
@@ -285,6 +292,12 @@ def box_pairs(boxes: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.nd
             out_j[k] = hit[h]
             k += 1
     return out_i[:k], out_j[:k]
+
+
+@numba.njit(inline="always")
+def _is_box(b: np.ndarray) -> bool:
+    """Is ``b`` (xmin, ymin, xmax, ymax) a box? False for NaN bounds (an empty geometry)."""
+    return b[0] <= b[2] and b[1] <= b[3]
 
 
 @numba.njit(inline="always")

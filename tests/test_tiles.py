@@ -28,7 +28,7 @@ from pipeline.tiles import (
     _members,
     _tiles_for,
     box_pairs,
-    tile_count,
+    tile_plan,
 )
 from tests.conftest import box_km, write_case
 
@@ -191,9 +191,9 @@ def test_memory_limit_picks_the_tile_count(four):
         _tiles_for(9, BASE_BYTES // 2)
     catalog, config = four
     cat, cfg = load_catalog(catalog), load_config(config)[0]
-    assert tile_count(cat, cfg, memory_limit=BASE_BYTES + 6_000) == 4  # ceil(19,800 / 6,000)
-    assert tile_count(cat, cfg, tiles=3, memory_limit=BASE_BYTES + 6_000) == 3
-    assert tile_count(cat, cfg) == 1  # fits in this machine's memory
+    assert tile_plan(cat, cfg, memory_limit=BASE_BYTES + 6_000).n == 4  # ceil(19,800 / 6,000)
+    assert tile_plan(cat, cfg, tiles=3, memory_limit=BASE_BYTES + 6_000).n == 3
+    assert tile_plan(cat, cfg).n == 1  # fits in this machine's memory
     data = catalog.parent / "data"
     assert _feature_count(data / "lu_2018.shp", None) == 5  # from the .shx: (140 − 100) / 8
     assert _feature_count(data / "counties.gpkg", "counties") == 4  # from GDAL
@@ -206,10 +206,10 @@ def test_a_machine_too_small_for_the_run_tiles_it_by_default(four, monkeypatch):
     cat, cfg = load_catalog(catalog), load_config(config)[0]
     # 9 polygons need 19,800 bytes beyond the base; a "machine" leaving 6,000 for them: 4 tiles
     monkeypatch.setattr(tiles, "_machine_memory", lambda: BASE_BYTES + 6_000)
-    assert tile_count(cat, cfg) == 1  # the floor: at least 256 MiB for the land use is assumed
+    assert tile_plan(cat, cfg).n == 1  # the floor: at least 256 MiB for the land use is assumed
     monkeypatch.setattr(tiles, "BYTES_PER_POLYGON", 2**26)  # 64 MiB a polygon, to see it tile
     # 1.1 × 9 × 64 MiB = 633.6 MiB over a budget of 256 MiB: ceil(2.475) = 3 tiles
-    assert tile_count(cat, cfg) == 3
+    assert tile_plan(cat, cfg).n == 3
 
 
 @pytest.mark.parametrize(
@@ -360,7 +360,7 @@ def test_a_smaller_study_area_needs_fewer_tiles(four, tmp_path, caplog):
     # the files hold 4 + 5 = 9 polygons: ceil(1.1 × 9 × 2000 / 14,000) = ceil(1.41) = 2 tiles.
     # A and B ([0,20] km) keep 3 a year (2010: cropland, forest [0,15], grass [15,25]; 2018:
     # cropland, forest [0,15], urban [15,22]): ceil(1.1 × 6 × 2000 / 14,000) = ceil(0.94) = 1
-    assert tile_count(load_catalog(catalog), load_config(config)[0], memory_limit=limit) == 2
+    assert tile_plan(load_catalog(catalog), load_config(config)[0], memory_limit=limit).n == 2
     with caplog.at_level(logging.INFO, logger="pipeline"):
         run_pipeline(catalog, config, tmp_path / "o", Engine(workers=1, progress=False),
                      partition_size=1, memory_limit=limit)  # fmt: skip
