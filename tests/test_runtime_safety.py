@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -12,11 +14,12 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from pipeline.errors import InputError
-from pipeline.runtime import staging
+from pipeline.runtime import cache_file, staging
 from pipeline.runtime.lock import LOCK_NAME, FolderLock, FolderLocked, read_holder
 from pipeline.runtime.safe_yaml import MAX_DEPTH, MAX_NODES, load_yaml
 from pipeline.runtime.staging import JOURNAL_NAME, OutputTransaction, check_out_dir, recover
@@ -382,3 +385,90 @@ def test_leftovers_of_dead_runs_are_removed(tmp_path):
     with OutputTransaction(tmp_path, OWNED):
         pass
     assert _listing(tmp_path) == OLD
+
+
+# ----------------------------------------------------------------------------------------------
+# the resume cache's file format
+
+
+def _partition_result():
+    rng = np.random.default_rng(5)
+    n = 50
+    areas = (
+        np.arange(n, dtype=np.int64),
+        np.full(n, 2010),
+        rng.integers(11, 67, n).astype(np.int32),
+        rng.random(n) * 1e6,
+    )
+    return {"areas": [areas], "transitions": [], "n": np.int64(7), "note": ("x", 1.5, None, True)}
+
+
+def _same(a, b):
+    assert type(a) is type(b)
+    if isinstance(a, np.ndarray | np.generic):
+        assert a.dtype == b.dtype and np.shape(a) == np.shape(b)
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()  # bit for bit
+    elif isinstance(a, dict):
+        assert list(a) == list(b)
+        for k in a:
+            _same(a[k], b[k])
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _same(x, y)
+    else:
+        assert a == b
+
+
+def test_cache_file_round_trip_is_bit_identical(tmp_path):
+    value = _partition_result()
+    cache_file.save(tmp_path / "p.npz", value, "run-1/part-1")
+    _same(cache_file.load(tmp_path / "p.npz", "run-1/part-1"), value)
+    assert (
+        pickle.loads(pickle.dumps(value))["areas"][0][3].tobytes() == value["areas"][0][3].tobytes()
+    )
+
+
+def test_planted_pickle_is_not_executed(tmp_path, caplog):
+    class Boom:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'executed'}",))
+
+    for name, data in {
+        "pickle.npz": pickle.dumps(Boom()),
+        "object.npz": None,  # an .npz holding an object array (a pickle inside)
+    }.items():
+        path = tmp_path / name
+        if data is None:
+            np.savez(path, meta=np.array([Boom()], dtype=object), a0=np.zeros(2))
+        else:
+            path.write_bytes(data)
+        assert cache_file.load(path, "k") is None
+    assert not (tmp_path / "executed").exists()
+    assert caplog.text.count("ignored and recomputed") == 2
+
+
+def test_corrupt_truncated_and_foreign_entries_are_ignored(tmp_path, caplog):
+    value = _partition_result()
+    path = tmp_path / "p.npz"
+    cache_file.save(path, value, "k1")
+    assert cache_file.load(path, "k2") is None  # foreign: another run's or partition's
+    assert "foreign" in caplog.text
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])  # truncated
+    assert cache_file.load(path, "k1") is None
+    # one bit of an area changed, zip CRCs made consistent again: only the checksum sees it
+    with np.load(io.BytesIO(whole), allow_pickle=False) as z:
+        members = {k: z[k] for k in z.files}
+    members["a3"] = members["a3"].copy()
+    members["a3"][0] = np.nextafter(members["a3"][0], 2e6)
+    np.savez(path, **members)
+    assert cache_file.load(path, "k1") is None
+    assert "checksum does not match" in caplog.text
+    assert cache_file.load(tmp_path / "absent.npz", "k1") is None
+
+
+def test_cache_file_refuses_to_save_objects(tmp_path):
+    with pytest.raises(TypeError):
+        cache_file.save(tmp_path / "p.npz", {"g": np.array([object()])}, "k")
+    assert not list(tmp_path.iterdir())
