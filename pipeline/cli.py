@@ -157,7 +157,7 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
 
 
 def _engine(args: argparse.Namespace, progress: bool):
-    from pipeline.engine import Engine
+    from pipeline.runtime.engine import Engine
 
     if args.workers is not None and args.workers < 1:
         raise _usage("--workers must be 1 or more")
@@ -202,11 +202,11 @@ def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
 
 def _prefetch_checksums(catalog_path: Path) -> None:
     """Start hashing the catalog's input files while the heavy libraries are imported (see
-    :mod:`pipeline.checksums`); a catalog that does not load is reported by the run itself."""
-    from pipeline.checksums import prefetch
+    :mod:`pipeline.runtime.checksums`); a catalog that does not load is reported by the run itself."""
+    from pipeline.runtime.checksums import prefetch
 
     try:
-        from pipeline.catalog import load_catalog
+        from pipeline.settings.catalog import load_catalog
 
         catalog = load_catalog(catalog_path)
     except Exception:  # the run itself reports it, with the fix
@@ -218,8 +218,8 @@ def _prefetch_checksums(catalog_path: Path) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace, progress: bool) -> int:
-    from pipeline.engine import Engine
     from pipeline.run import check_inputs
+    from pipeline.runtime.engine import Engine
 
     _, _, inputs = check_inputs(
         args.catalog, args.config, Engine(progress=progress), **_tiling(args)
@@ -234,7 +234,7 @@ def _cmd_validate(args: argparse.Namespace, progress: bool) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace, progress: bool) -> int:
-    from pipeline.demo_run import run_demo
+    from pipeline.demo.run import run_demo
 
     engine = _engine(args, progress)
     try:

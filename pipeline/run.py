@@ -25,22 +25,22 @@ import geopandas as gpd
 import pandas as pd
 
 from pipeline import __version__
-from pipeline.accounting import Accounts, account
-from pipeline.catalog import Catalog, load_catalog
-from pipeline.checksums import checksum
-from pipeline.coefficients import Coefficients
-from pipeline.config import Config, load_config
-from pipeline.engine import Engine, in_background
+from pipeline.accounting.market import clear_market
+from pipeline.accounting.uncertainty import monte_carlo
+from pipeline.accounting.vouchers import Accounts, account
 from pipeline.errors import InputError, Problem
-from pipeline.export import write_geopackage
-from pipeline.ingest import Inputs, ingest
-from pipeline.market import clear_market
-from pipeline.overlaps import check_overlaps
-from pipeline.report import MapsInBackground, write_report
-from pipeline.resume import PartitionCache
-from pipeline.tiles import TilePlan, tile_plan, tiled_zonal_areas
-from pipeline.uncertainty import monte_carlo
-from pipeline.zonal import PARTITION_SIZE, ZONAL_FORMAT, ZonalResult, zonal_areas
+from pipeline.ingest.inputs import Inputs, ingest
+from pipeline.output.gpkg import write_geopackage
+from pipeline.output.report import MapsInBackground, write_report
+from pipeline.runtime.checksums import checksum
+from pipeline.runtime.engine import Engine, in_background
+from pipeline.runtime.resume import PartitionCache
+from pipeline.settings.catalog import Catalog, load_catalog
+from pipeline.settings.coefficients import Coefficients
+from pipeline.settings.config import Config, load_config
+from pipeline.zonal.overlaps import check_overlaps
+from pipeline.zonal.tiles import TilePlan, tile_plan, tiled_zonal_areas
+from pipeline.zonal.vector import PARTITION_SIZE, ZONAL_FORMAT, ZonalResult, zonal_areas
 
 log = logging.getLogger("pipeline")
 
@@ -99,7 +99,7 @@ def check_inputs(
                 rings=inputs.rings,
             )
     if inputs.rasters:  # CRS, georeferencing, equal-area, block table: no pixels read
-        from pipeline.raster_zonal import open_grid
+        from pipeline.ingest.grids import open_grid
 
         for year, path in inputs.rasters.items():
             open_grid(year, path, inputs.raster_crs.get(year))
@@ -128,7 +128,7 @@ def run_pipeline(
     ``partition_size``: counties per parallel task. ``resume``: keep finished partitions under
     ``out_dir/.ecovoucher-cache`` and reuse them when the same inputs and settings run again;
     ``force``: delete that cache first and recompute everything. ``tiles``: hold the vector land
-    use a tile of counties at a time (see :mod:`pipeline.tiles`; the results are the same);
+    use a tile of counties at a time (see :mod:`pipeline.zonal.tiles`; the results are the same);
     ``memory_limit``: bytes; as many tiles as the memory model says keep the run under it.
     """
     engine = engine or Engine()
@@ -244,7 +244,7 @@ def _ingest_and_zonal(
     with _stage("zonal", seconds):
         log.info("zonal: running on %s", engine.describe())
         if inputs.rasters:
-            from pipeline.raster_zonal import raster_zonal_areas  # numba: imported only if needed
+            from pipeline.zonal.raster import raster_zonal_areas  # numba: imported only if needed
 
             zonal = raster_zonal_areas(
                 inputs.counties,
@@ -269,8 +269,8 @@ def _vector_zonal(
     cache: PartitionCache | None,
     plan: TilePlan | None = None,
 ) -> ZonalResult:
-    """The overlap check (see :mod:`pipeline.overlaps`), then the zonal areas; tile by tile if
-    ingest spilled the land use (see :mod:`pipeline.tiles`)."""
+    """The overlap check (see :mod:`pipeline.zonal.overlaps`), then the zonal areas; tile by tile if
+    ingest spilled the land use (see :mod:`pipeline.zonal.tiles`)."""
     transitions = (config.years.base, config.years.target)
     if inputs.spills:
         return tiled_zonal_areas(

@@ -14,7 +14,7 @@ if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".[test]"
   echo "[setup] compiling the numba kernels (once; cached beside the modules)"
-  .venv/bin/python -m pipeline.kernels
+  .venv/bin/python -m pipeline.runtime.kernels
   cp pyproject.toml "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -55,7 +55,7 @@ def _build_demo(cache: Path, provinces: str, polygons: int) -> tuple[Path, Path]
     """Build demo data (if needed) and return a catalog and config for it."""
     code = (
         "import sys; from pathlib import Path; from pipeline.demo import build_demo_data as b; "
-        "from pipeline.demo_run import _settings_for as s; c = Path(sys.argv[1]); "
+        "from pipeline.demo import settings_for as s; c = Path(sys.argv[1]); "
         "b(c, provinces=tuple(sys.argv[2].split(',')), polygons_per_year=int(sys.argv[3])); "
         "s(c, Path('data_catalog.yaml'), Path('configs/jingjinji.yaml'))"
     )
@@ -117,7 +117,7 @@ def main() -> None:
         )  # fmt: skip
 
     # numba compiles once per install; a first timing should not include it
-    subprocess.run([sys.executable, "-m", "pipeline.kernels"], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "pipeline.runtime.kernels"], check=True, cwd=ROOT)
     tmp = Path(tempfile.mkdtemp(prefix="ecovoucher-bench-"))
     rows = []
     results = {}

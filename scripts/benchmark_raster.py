@@ -45,7 +45,7 @@ CONTENDERS = {
 def _counties(demo: Path, crs_wkt: str):  # type: ignore[no-untyped-def]
     import pyogrio
 
-    from pipeline.config import DEFAULT_EQUAL_AREA_CRS
+    from pipeline.settings.config import DEFAULT_EQUAL_AREA_CRS
 
     gdf = pyogrio.read_dataframe(demo / "counties.gpkg", layer="counties")
     gdf = gdf.rename(columns={"adcode": "county_id"})[["county_id", "geometry"]]
@@ -65,8 +65,8 @@ def run_contender(name: str, demo: Path, years: list[int], workers: int, out: Pa
     counties = _counties(demo, crs_wkt)
     t0 = time.perf_counter()
     if name in ("center", "center-cached", "exact"):
-        from pipeline.engine import Engine
-        from pipeline.raster_zonal import raster_zonal_areas
+        from pipeline.runtime.engine import Engine
+        from pipeline.zonal.raster import raster_zonal_areas
 
         border = "exact" if name == "exact" else "center"
         cache = out.parent / ("zones-cache" if name == "center-cached" else f"zones-{name}")

@@ -16,7 +16,7 @@ import shapely
 import yaml
 
 from pipeline.codes import RESDC_ALBERS_PRJ
-from pipeline.config import DEFAULT_EQUAL_AREA_CRS
+from pipeline.settings.config import DEFAULT_EQUAL_AREA_CRS
 
 X0, Y0 = 1_000_000.0, 4_000_000.0  # about 117°E, 36°N in the Albers plane
 KM = 1000.0

@@ -8,8 +8,8 @@ import yaml
 
 from conftest import LANDUSE, box_km, write_case
 from pipeline.cli import main
-from pipeline.engine import Engine
 from pipeline.run import run_pipeline
+from pipeline.runtime.engine import Engine
 
 
 def _run_cli(catalog, config, out, capsys) -> tuple[int, str]:
@@ -56,7 +56,7 @@ def test_self_intersecting_polygon_is_repaired_and_the_run_completes(tmp_path, c
     import shapely
 
     from conftest import RESDC_PRJ, X0, Y0
-    from pipeline.config import DEFAULT_EQUAL_AREA_CRS
+    from pipeline.settings.config import DEFAULT_EQUAL_AREA_CRS
 
     catalog, config = write_case(tmp_path)
     # replace A's 2010 forest [0,10]×[0,5] km by a bow-tie over the same box: its two triangles
@@ -171,7 +171,7 @@ def test_truncated_geotiff_is_named_by_validate_and_run(tmp_path, capsys):
     from rasterio.transform import from_origin
 
     from conftest import X0, Y0
-    from pipeline.config import DEFAULT_EQUAL_AREA_CRS
+    from pipeline.settings.config import DEFAULT_EQUAL_AREA_CRS
 
     catalog, config = write_case(tmp_path)
     for year in (2010, 2018):  # 200 × 100 pixels of 100 m: the two counties, all forest
@@ -199,7 +199,7 @@ def test_overlap_hidden_by_an_equal_gap_is_still_found(tmp_path, capsys):
     import shapely
 
     from conftest import RESDC_PRJ
-    from pipeline.config import DEFAULT_EQUAL_AREA_CRS
+    from pipeline.settings.config import DEFAULT_EQUAL_AREA_CRS
 
     catalog, config = write_case(tmp_path)
     # A's forest [0,10]×[0,5] km with a 2 km × 2 km hole at [2,4]×[1,3]; the grass island that

@@ -4,8 +4,8 @@ import hashlib
 import os
 import threading
 
-from pipeline import checksums
-from pipeline.checksums import checksum, prefetch
+from pipeline.runtime import checksums
+from pipeline.runtime.checksums import checksum, prefetch
 
 
 def test_a_shapefile_is_hashed_with_its_sidecars_in_a_fixed_order(tmp_path):

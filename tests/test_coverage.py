@@ -1,11 +1,11 @@
-"""The overlap screen (pipeline.coverage) on shapes drawn by hand: a clean partition flags nothing,
+"""The overlap screen (pipeline.geom.overlap_screen) on shapes drawn by hand: a clean partition flags nothing,
 an overlap flags a polygon over it."""
 
 import numpy as np
 import pytest
 import shapely
 
-from pipeline.coverage import overlap_suspects
+from pipeline.geom.overlap_screen import overlap_suspects
 
 
 def _suspects(*geoms):

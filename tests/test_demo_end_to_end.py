@@ -16,8 +16,8 @@ import pyogrio
 import pytest
 
 from pipeline.cli import main
-from pipeline.coefficients import load_coefficients
-from pipeline.config import DEFAULT_COEFFICIENTS
+from pipeline.settings.coefficients import load_coefficients
+from pipeline.settings.config import DEFAULT_COEFFICIENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,11 +6,11 @@ import pytest
 import yaml
 
 from conftest import LANDUSE, write_case
-from pipeline.catalog import load_catalog
-from pipeline.coefficients import load_coefficients
-from pipeline.config import DEFAULT_COEFFICIENTS, load_config
 from pipeline.errors import InputError
-from pipeline.ingest import ingest
+from pipeline.ingest.inputs import ingest
+from pipeline.settings.catalog import load_catalog
+from pipeline.settings.coefficients import load_coefficients
+from pipeline.settings.config import DEFAULT_COEFFICIENTS, load_config
 
 TABLE1_K = {21: 1.00, 22: 0.89, 23: 0.75, 24: 0.65, 31: 0.33, 32: 0.28, 33: 0.19, 41: 2.10}
 
@@ -201,7 +201,7 @@ def test_gbk_statistics_csv_from_excel(tmp_path):
 def test_a_failure_processing_what_was_read_is_not_blamed_on_the_file(case, monkeypatch):
     # a bug in repairing or reprojecting must surface as itself (exit 1, "internal error"),
     # not as "could not be read … truncated or corrupt" (exit 2, the user's file)
-    import pipeline.ingest as ingest_module
+    import pipeline.ingest.inputs as ingest_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import shapely
 
-import pipeline.intersection_area as ia_mod
-from pipeline.intersection_area import intersection_areas
-from pipeline.rings import Rings
+import pipeline.geom.intersection_area as ia_mod
+from pipeline.geom.intersection_area import intersection_areas
+from pipeline.geom.rings import Rings
 
 X0, Y0 = 1_234_567.0, 3_456_789.0  # a point in China in the RESDC Albers projection
 

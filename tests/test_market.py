@@ -29,9 +29,9 @@ import pytest
 from pydantic import ValidationError
 
 from conftest import KM, X0, Y0, box_km
-from pipeline.config import DEFAULT_EQUAL_AREA_CRS
+from pipeline.accounting.market import clear_market
 from pipeline.errors import InputError
-from pipeline.market import MarketConfig, clear_market
+from pipeline.settings.config import DEFAULT_EQUAL_AREA_CRS, MarketConfig
 
 FIVE = [
     # county_id, name, province, city, box (km), E (ha)

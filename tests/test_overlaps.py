@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import shapely
 
-from pipeline.config import DEFAULT_EQUAL_AREA_CRS
-from pipeline.coverage import overlap_suspects
-from pipeline.engine import Engine
 from pipeline.errors import InputError
-from pipeline.overlaps import check_overlaps
+from pipeline.geom.overlap_screen import overlap_suspects
+from pipeline.runtime.engine import Engine
+from pipeline.settings.config import DEFAULT_EQUAL_AREA_CRS
+from pipeline.zonal.overlaps import check_overlaps
 
 CRS = DEFAULT_EQUAL_AREA_CRS
 

@@ -7,8 +7,8 @@ import pyogrio
 import pytest
 
 from pipeline.cli import main
-from pipeline.engine import Engine
 from pipeline.run import run_pipeline
+from pipeline.runtime.engine import Engine
 
 # County A (110101): 2010 forest 5,000 ha → M_0 = 5000 × 1.00 = 5000
 #                    2018 forest 2,500 ha → M_t = 2500; ΔM = −2500
@@ -163,7 +163,7 @@ def test_market_and_uncertainty_sections(tmp_path):
 def test_resume_recomputes_only_missing_partitions_with_identical_results(
     case, tmp_path, monkeypatch
 ):
-    import pipeline.zonal as zonal
+    import pipeline.zonal.vector as zonal
 
     catalog, config = case
     out = tmp_path / "out"

@@ -11,11 +11,11 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.accounting import account
-from pipeline.coefficients import Coefficients
-from pipeline.config import DEFAULT_EQUAL_AREA_CRS, Config
-from pipeline.engine import Engine
-from pipeline.zonal import zonal_areas
+from pipeline.accounting.vouchers import account
+from pipeline.runtime.engine import Engine
+from pipeline.settings.coefficients import Coefficients
+from pipeline.settings.config import DEFAULT_EQUAL_AREA_CRS, Config
+from pipeline.zonal.vector import zonal_areas
 
 CODES = [11, 12, 21, 22, 31, 33, 41, 43, 51, 64]
 SERIAL = Engine(workers=1, progress=False)

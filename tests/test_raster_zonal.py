@@ -21,11 +21,11 @@ from affine import Affine
 from rasterio.features import shapes
 
 from conftest import X0, Y0
-from pipeline.config import DEFAULT_EQUAL_AREA_CRS
-from pipeline.engine import Engine
 from pipeline.errors import InputError
-from pipeline.raster_zonal import raster_zonal_areas
-from pipeline.zonal import zonal_areas
+from pipeline.runtime.engine import Engine
+from pipeline.settings.config import DEFAULT_EQUAL_AREA_CRS
+from pipeline.zonal.raster import raster_zonal_areas
+from pipeline.zonal.vector import zonal_areas
 
 CRS = DEFAULT_EQUAL_AREA_CRS
 RES = 30.0

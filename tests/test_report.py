@@ -20,10 +20,10 @@ import pytest
 from PIL import Image
 
 from conftest import write_case
-from pipeline.engine import Engine
-from pipeline.report import write_report
+from pipeline.output.qgis import style_geopackage
+from pipeline.output.report import write_report
 from pipeline.run import run_pipeline
-from pipeline.styling import style_geopackage
+from pipeline.runtime.engine import Engine
 
 #: (width, height) in pixels: 10.5 × 6.4 in and 7.2 × 6.4 in at 150 dpi
 PAIR_PX = (1575, 960)
@@ -177,7 +177,7 @@ def test_maps_drawn_during_the_run_equal_maps_from_the_geopackage(tmp_path):
 def test_maps_of_a_failed_run_are_removed(run, tmp_path):
     import pyogrio
 
-    from pipeline.report import MapsInBackground
+    from pipeline.output.report import MapsInBackground
 
     counties = pyogrio.read_dataframe(run[0], layer="county_vouchers")
     maps = MapsInBackground(counties, (2010, 2018), tmp_path)

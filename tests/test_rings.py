@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import shapely
 
-from pipeline.rings import Rings
+from pipeline.geom.rings import Rings
 
 FIELDS = ("x", "y", "ring_off", "geom_rings", "sign", "bounds", "shell")
 
@@ -75,9 +75,9 @@ def test_concat_is_rings_of_all():
 
 
 def test_ingest_reads_the_rings_with_the_polygons(case):
-    from pipeline.catalog import load_catalog
-    from pipeline.config import load_config
-    from pipeline.ingest import ingest
+    from pipeline.ingest.inputs import ingest
+    from pipeline.settings.catalog import load_catalog
+    from pipeline.settings.config import load_config
 
     catalog_path, config_path = case
     inputs = ingest(load_catalog(catalog_path), load_config(config_path)[0])

@@ -20,9 +20,10 @@ import pytest
 import shapely
 
 from conftest import write_case
-from pipeline.engine import Engine
+from pipeline.output.legend import diverging_bounds, sequential_bounds
+from pipeline.output.qgis import style_geopackage
 from pipeline.run import run_pipeline
-from pipeline.styling import _diverging_bounds, _sequential_bounds, style_geopackage
+from pipeline.runtime.engine import Engine
 
 QGIS_PYTHON = "/usr/bin/python3"
 QGIS_CHECK = Path(__file__).parents[2] / "shared" / "tools" / "qgis_check.py"
@@ -223,11 +224,11 @@ def test_trades_layer_gets_a_line_style(gpkg, tmp_path):
 )
 def test_class_bounds_cover_all_values(values):
     v = np.array(values)
-    d = _diverging_bounds(v)
+    d = diverging_bounds(v)
     assert len(d) == 8 and all(a < b for a, b in itertools.pairwise(d))
     assert d[0] == -d[-1] and d[3] == -d[4]
     assert d[0] <= v.min() and v.max() <= d[-1]
-    s = _sequential_bounds(v, 5)
+    s = sequential_bounds(v, 5)
     assert len(s) == 6 and all(a < b for a, b in itertools.pairwise(s))
     assert s[0] <= v.min() and v.max() <= s[-1]
 

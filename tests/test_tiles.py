@@ -12,14 +12,15 @@ import pyogrio
 import pytest
 import shapely
 
-from pipeline.catalog import load_catalog
 from pipeline.cli import _size, main
-from pipeline.config import load_config
-from pipeline.engine import Engine
 from pipeline.errors import InputError
-from pipeline.ingest import ingest
+from pipeline.geom.boxes import box_pairs
+from pipeline.ingest.inputs import ingest
 from pipeline.run import run_pipeline
-from pipeline.tiles import (
+from pipeline.runtime.engine import Engine
+from pipeline.settings.catalog import load_catalog
+from pipeline.settings.config import load_config
+from pipeline.zonal.tiles import (
     BASE_BYTES,
     BYTES_PER_POLYGON,
     _balanced_runs,
@@ -27,7 +28,6 @@ from pipeline.tiles import (
     _meetings,
     _members,
     _tiles_for,
-    box_pairs,
     tile_plan,
 )
 from tests.conftest import box_km, write_case
@@ -200,7 +200,7 @@ def test_memory_limit_picks_the_tile_count(four):
 
 
 def test_a_machine_too_small_for_the_run_tiles_it_by_default(four, monkeypatch):
-    import pipeline.tiles as tiles
+    import pipeline.zonal.tiles as tiles
 
     catalog, config = four
     cat, cfg = load_catalog(catalog), load_config(config)[0]
@@ -304,7 +304,7 @@ def test_a_polygon_that_repair_leaves_without_area_is_dropped_and_noted(tmp_path
 
 
 def test_features_that_are_not_polygons_are_counted_over_the_whole_file(tmp_path, monkeypatch):
-    import pipeline.ingest as ingest_module
+    import pipeline.ingest.inputs as ingest_module
 
     catalog, config = write_case(tmp_path / "c", counties=COUNTIES, landuse=LANDUSE, socio=SOCIO)
     data = catalog.parent / "data"

@@ -25,11 +25,11 @@ import pytest
 from pydantic import ValidationError
 
 from conftest import box_km
-from pipeline.accounting import account
-from pipeline.coefficients import Coefficients
-from pipeline.config import DEFAULT_EQUAL_AREA_CRS, Config
+from pipeline.accounting.uncertainty import monte_carlo
+from pipeline.accounting.vouchers import account
 from pipeline.errors import InputError
-from pipeline.uncertainty import UncertaintyConfig, monte_carlo
+from pipeline.settings.coefficients import Coefficients
+from pipeline.settings.config import DEFAULT_EQUAL_AREA_CRS, Config, UncertaintyConfig
 
 K = {21: 1.0, 22: 0.89, 31: 0.33, 43: 2.10}
 NATIONAL = (50000.0, 100.0)

@@ -1,4 +1,4 @@
-"""Tests of the VEP stage (pipeline/vep.py), with every expected value worked out by hand."""
+"""Tests of the VEP stage (pipeline/vep/), with every expected value worked out by hand."""
 
 from __future__ import annotations
 

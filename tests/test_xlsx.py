@@ -7,7 +7,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline.xlsx import _column_letter, write_xlsx
+from pipeline.output.xlsx import _column_letter, write_xlsx
 
 
 def test_values_types_and_layout_read_back(tmp_path):

@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 import shapely
 
-import pipeline.zonal as zonal_module
-from pipeline.config import DEFAULT_EQUAL_AREA_CRS
-from pipeline.engine import Engine
-from pipeline.zonal import (
+import pipeline.zonal.vector as zonal_module
+from pipeline.geom.identical import identical_polygons
+from pipeline.runtime.engine import Engine
+from pipeline.settings.config import DEFAULT_EQUAL_AREA_CRS
+from pipeline.zonal.vector import (
     MAX_PIECE_VERTICES,
     _pieces,
     _polygons_only,
-    identical_polygons,
     zonal_areas,
 )
 

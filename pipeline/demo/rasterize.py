@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import replacing
+from pipeline.runtime.atomic import replacing
 
 __all__ = ["burn_landuse_rasters"]
 

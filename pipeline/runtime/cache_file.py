@@ -35,7 +35,7 @@ FORMAT = "ecovoucher-cache-1"
 
 def save(path: Path, value: Any, key: str) -> None:
     """Write ``value`` to ``path`` (whole: written to a temporary name, then renamed)."""
-    from pipeline.atomic import replacing  # moves to pipeline.runtime with the restructure
+    from pipeline.runtime.atomic import replacing
 
     arrays: list[np.ndarray] = []
     tree = _encode(value, arrays)

@@ -1,0 +1,17 @@
+"""Stage 4 — accounting: standard-forest areas and the static and dynamic vouchers per county
+(:func:`account`: M, ΔM, G, P, E, Q and the roles), the voucher market (:func:`clear_market`)
+and the Monte Carlo of the vouchers (:func:`monte_carlo`). Configured by the models of
+:mod:`pipeline.settings`."""
+
+from pipeline.accounting.market import MarketResult, clear_market
+from pipeline.accounting.uncertainty import UncertaintyResult, monte_carlo
+from pipeline.accounting.vouchers import Accounts, account
+
+__all__ = [
+    "Accounts",
+    "MarketResult",
+    "UncertaintyResult",
+    "account",
+    "clear_market",
+    "monte_carlo",
+]

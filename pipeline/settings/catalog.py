@@ -1,0 +1,81 @@
+"""Stage 1 (settings) — the data catalog: where each input is and how to read it.
+
+See README, 'Catalog'. Relative paths are relative to the catalog file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from pipeline.settings.parse import parse_model, read_yaml, resolve
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path = Field(description="file path; relative paths are relative to the catalog file")
+
+    @field_validator("path", mode="after")
+    @classmethod
+    def _absolute(cls, v: Path, info: ValidationInfo) -> Path:
+        return resolve(v, info.context)
+
+
+class _Source(_File):
+    layer: str | None = Field(None, description="layer name, for multi-layer files")
+    crs: str | None = Field(None, description="CRS to assume when the file carries none")
+    encoding: str | None = Field(
+        None, description="attribute encoding when a shapefile has no .cpg"
+    )
+
+
+class CountiesSource(_Source):
+    id_field: str = Field("adcode", description="county code, kept as text")
+    name_field: str = "name"
+    province_field: str | None = "province"
+    city_field: str | None = "city"
+
+
+class LanduseSource(_Source):
+    format: Literal["vector", "raster"] = "vector"
+    code_field: str = Field("gridcode", description="field with the RESDC class code (vector)")
+
+
+class SocioSource(_File):
+    encoding: str | None = Field(
+        None, description="CSV text encoding; default: UTF-8, or GBK (with a warning) if not UTF-8"
+    )
+    id_field: str = "code"
+    year_field: str = "year"
+    gdp_field: str = "gdp"
+    gdp_scale: float = Field(1.0, gt=0, description="gdp × gdp_scale is in yuan")
+    population_field: str = "pop"
+    population_scale: float = Field(1.0, gt=0, description="pop × population_scale is persons")
+
+
+class Datasets(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    counties: CountiesSource
+    landuse: dict[int, LanduseSource]
+    socioeconomic: SocioSource
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    datasets: Datasets
+    notes: str | None = Field(None, description="free text copied into the output's provenance")
+    path: Path | None = Field(None, description="the catalog file itself (set on load)")
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read and validate a catalog YAML file."""
+    path = Path(path)
+    data = read_yaml(path, "catalog")
+    if isinstance(data, dict):
+        data = {**data, "path": str(path.resolve())}
+    return parse_model(Catalog, data, path, "catalog")

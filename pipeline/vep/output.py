@@ -1,0 +1,223 @@
+"""VEP outputs: vep.gpkg, the two CSVs and the report echoed to the terminal; :func:`run_vep`."""
+
+from __future__ import annotations
+
+import math
+import os
+import unicodedata
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.errors import InputError, Problem
+from pipeline.vep.compute import ItemResult, VepResult, compute_items, money_text, rate_sensitivity
+from pipeline.vep.config import LoadedConfig, load_vep_config
+
+_GPKG_NAME = "vep.gpkg"
+_ITEMS_CSV = "vep_items.csv"
+_SENSITIVITY_CSV = "vep_sensitivity.csv"
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+def _items_frame(results: list[ItemResult]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "item": [r.index for r in results],
+            "name": [r.name for r in results],
+            "category": [r.category for r in results],
+            "method": [r.method for r in results],
+            "rate": pd.Series([r.rate for r in results], dtype="float64"),
+            "years": pd.Series([r.years for r in results], dtype="Int64"),
+            "p_yuan": [r.p_yuan for r in results],
+            "p_prime_yuan": [r.p_prime_yuan for r in results],
+            "vep_yuan": [r.vep_yuan for r in results],
+            "p_10k_yuan": [r.p_10k_yuan for r in results],
+            "p_prime_10k_yuan": [r.p_prime_10k_yuan for r in results],
+            "vep_10k_yuan": [r.vep_10k_yuan for r in results],
+            "formula": [r.formula for r in results],
+            "note": [r.note or "" for r in results],
+        }
+    )
+
+
+def _site_frame(loaded: LoadedConfig, results: list[ItemResult], total: float) -> Any:
+    import geopandas as gpd
+
+    from pipeline import __version__
+
+    site = loaded.config.site
+    attrs = {
+        "name": [site.name or Path(loaded.source.removeprefix("VEP config ")).stem],
+        "n_items": [len(results)],
+        "p_yuan": [math.fsum(r.p_yuan for r in results)],
+        "p_prime_yuan": [math.fsum(r.p_prime_yuan for r in results)],
+        "vep_yuan": [total],
+        "vep_10k_yuan": [total / 1e4],
+        "config": [str(loaded.source.removeprefix("VEP config "))],
+        "software": [f"ecovoucher {__version__}"],
+        "created_utc": [datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")],
+    }
+    if loaded.site_geometry is None:
+        return pd.DataFrame(attrs)
+    return gpd.GeoDataFrame(attrs, geometry=[loaded.site_geometry], crs=loaded.site_crs)
+
+
+def _tmp_path(out_dir: Path, name: str) -> Path:
+    stem, dot, suffix = name.rpartition(".")
+    return out_dir / f".{stem}.{uuid.uuid4().hex[:12]}.tmp{dot}{suffix}"
+
+
+def _write_outputs(
+    out_dir: Path, items: pd.DataFrame, site: Any, sensitivity: pd.DataFrame
+) -> tuple[Path, Path, Path]:
+    """Write every output to a temporary file, then move them all into place."""
+    import pyogrio
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            Problem(f"output folder {out_dir}", f"cannot be created: {exc.strerror or exc}")
+        ) from exc
+    if not out_dir.is_dir():
+        raise InputError(Problem(f"output folder {out_dir}", "exists and is not a folder"))
+    final = {
+        "gpkg": out_dir / _GPKG_NAME,
+        "items": out_dir / _ITEMS_CSV,
+        "sens": out_dir / _SENSITIVITY_CSV,
+    }
+    tmp = {key: _tmp_path(out_dir, path.name) for key, path in final.items()}
+    try:
+        pyogrio.write_dataframe(items, tmp["gpkg"], layer="vep_items", driver="GPKG")
+        pyogrio.write_dataframe(site, tmp["gpkg"], layer="vep_site", driver="GPKG")
+        items.to_csv(tmp["items"], index=False, encoding="utf-8-sig")
+        sensitivity.to_csv(tmp["sens"], index=False, encoding="utf-8-sig")
+        for key in ("items", "sens", "gpkg"):  # the gpkg last: its presence means success
+            os.replace(tmp[key], final[key])
+    finally:
+        for path in tmp.values():
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                leftover = path.with_name(path.name + suffix)
+                if leftover.exists():
+                    leftover.unlink()
+    return final["gpkg"], final["items"], final["sens"]
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    fill = " " * max(0, width - _width(text))
+    return fill + text if right else text + fill
+
+
+def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(_width(r[c]) for r in [header, *rows]) for c in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [_pad(cell, widths[c], c in right) for c, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def _echo_report(
+    loaded: LoadedConfig,
+    results: list[ItemResult],
+    total: float,
+    sensitivity: pd.DataFrame,
+    echo: Callable[[str], None],
+) -> None:
+    site = loaded.config.site
+    echo(f"VEP of {site.name or 'the site'} ({loaded.source})")
+    for warning in loaded.warnings:
+        echo(f"warning: {warning}")
+    header = [
+        "#",
+        "category",
+        "method",
+        "name",
+        "P (yuan)",
+        "P' (yuan)",
+        "V (yuan)",
+        "V (10^4 yuan)",
+    ]
+    rows = [
+        [
+            str(r.index),
+            r.category,
+            r.method,
+            r.name,
+            money_text(r.p_yuan),
+            money_text(r.p_prime_yuan),
+            money_text(r.vep_yuan),
+            money_text(r.vep_10k_yuan),
+        ]
+        for r in results
+    ]
+    rows.append(["", "total", "", "", "", "", money_text(total), money_text(total / 1e4)])
+    lines = _table(header, rows, right={0, 4, 5, 6, 7})
+    echo(lines[0])
+    for r, line in zip(results, lines[1:-1], strict=True):
+        echo(line)
+        echo(f"    {r.formula}")
+    echo(lines[-1])
+    by_category: dict[str, float] = {}
+    for r in results:
+        by_category[r.category] = by_category.get(r.category, 0.0) + r.vep_yuan
+    echo(
+        "by category (10^4 yuan): "
+        + ", ".join(f"{cat} {money_text(v / 1e4)}" for cat, v in by_category.items())
+    )
+    echo("sensitivity of V to the rate, 10^4 yuan (each item at its own r):")
+    s_rows = []
+    for rec in sensitivity.to_dict("records"):
+        cells = [str(rec["item"]), str(rec["name"])]
+        for label in ("r_minus_1pp", "r", "r_plus_1pp"):
+            v = rec[f"vep_10k_yuan_{label}"]
+            rate = rec[f"rate_{label}"]
+            text = "n/a" if pd.isna(v) else money_text(v)
+            if not pd.isna(rate):
+                text += f" @{rate * 100:.2f}%"
+            cells.append(text)
+        s_rows.append(cells)
+    for line in _table(["#", "name", "r - 1 pp", "r", "r + 1 pp"], s_rows, right={0, 2, 3, 4}):
+        echo(line)
+
+
+def run_vep(config_path: Path, out_dir: Path, *, echo: Callable[[str], None] = print) -> VepResult:
+    """Value one site: read and check ``config_path``, write ``out_dir/vep.gpkg`` and the CSVs.
+
+    Every problem of the config (and of the site file) is collected into one InputError before
+    anything is written; the GeoPackage is written to a temporary file and moved into place, so
+    a failed run leaves no half-written ``vep.gpkg``.
+    """
+    config_path = Path(config_path)
+    out_dir = Path(out_dir)
+    loaded = load_vep_config(config_path)
+    results = compute_items(loaded.config)
+    total = math.fsum(r.vep_yuan for r in results)
+    sensitivity = rate_sensitivity(loaded.config, results)
+    gpkg, items_csv, sens_csv = _write_outputs(
+        out_dir, _items_frame(results), _site_frame(loaded, results, total), sensitivity
+    )
+    _echo_report(loaded, results, total, sensitivity, echo)
+    echo(f"wrote {gpkg}, {items_csv}, {sens_csv}")
+    return VepResult(
+        config=loaded.config,
+        items=results,
+        total_yuan=total,
+        sensitivity=sensitivity,
+        gpkg_path=gpkg,
+        items_csv_path=items_csv,
+        sensitivity_csv_path=sens_csv,
+        warnings=list(loaded.warnings),
+    )
