@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,8 +36,9 @@ from pipeline.runtime.checksums import checksum
 from pipeline.runtime.engine import Engine, in_background
 from pipeline.runtime.resume import PartitionCache
 from pipeline.settings.catalog import Catalog, load_catalog
-from pipeline.settings.coefficients import Coefficients
+from pipeline.settings.coefficients import Coefficients, coefficients_by_year
 from pipeline.settings.config import Config, load_config
+from pipeline.zonal.labels import in_legend_codes
 from pipeline.zonal.overlaps import check_overlaps
 from pipeline.zonal.tiles import TilePlan, tile_plan, tiled_zonal_areas
 from pipeline.zonal.vector import PARTITION_SIZE, ZONAL_FORMAT, ZonalResult, zonal_areas
@@ -75,7 +76,8 @@ def check_inputs(
     """Load the catalog and config, read and check every input, and look for overlapping land-use
     polygons (no zonal statistics). ``tiles``, ``memory_limit``: as for :func:`run_pipeline`."""
     catalog = load_catalog(catalog_path)
-    config, _ = load_config(config_path)
+    config, files = load_config(config_path)
+    coefficients_by_year(catalog.legends(), files)
     plan = tile_plan(catalog, config, tiles, memory_limit)
     with _spill_folder(None, plan.n) as spill_dir:
         inputs = ingest(catalog, config, spill_dir)
@@ -137,7 +139,8 @@ def run_pipeline(
     _check_out_dir(Path(out_dir))
     with _stage("config", seconds):
         catalog = load_catalog(catalog_path)
-        config, coefficients = load_config(config_path)
+        config, files = load_config(config_path)
+        coefficients = coefficients_by_year(catalog.legends(), files)
     plan = tile_plan(catalog, config, tiles, memory_limit)
     with _spill_folder(Path(out_dir), plan.n) as spill_dir:
         inputs, zonal = _ingest_and_zonal(
@@ -168,7 +171,7 @@ def run_pipeline(
                 mc = monte_carlo(
                     class_areas,
                     accounts.county_vouchers,
-                    coefficients.k,
+                    _one_legend_k(coefficients, years),
                     (nat.gdp_per_capita_yuan, nat.population_density_per_km2),
                     config.price_yuan_per_ha,
                     config.uncertainty,
@@ -257,6 +260,7 @@ def _ingest_and_zonal(
             )
         else:
             zonal = _vector_zonal(inputs, config, engine, catalog, partition_size, cache, plan)
+        zonal = in_legend_codes(zonal, catalog.legends(), years)
     return inputs, zonal
 
 
@@ -388,7 +392,7 @@ def _warn_coverage(accounts: Accounts, config: Config) -> None:
 def _provenance(
     catalog: Catalog,
     config: Config,
-    coefficients: Coefficients,
+    coefficients: Mapping[int, Coefficients],
     inputs: Inputs,
     engine: Engine,
     started: datetime,
@@ -430,8 +434,7 @@ def _provenance(
         "catalog": f"{catalog.path} sha256={checksum(catalog.path)}",
         "config": f"{config.path} sha256={checksum(config.path)}",
         "config_text": config.path.read_text(encoding="utf-8"),
-        "coefficients": f"{coefficients.path} sha256={checksum(coefficients.path)}",
-        "coefficients_k": json.dumps(coefficients.k),
+        **_coefficient_provenance(coefficients),
         "equal_area_crs": config.equal_area_crs,
     }
     for i, (path, digest) in enumerate(sorted(inputs.checksums.items())):
@@ -441,3 +444,39 @@ def _provenance(
     for i, note in enumerate(inputs.notes):
         prov[f"ingest_note_{i + 1}"] = note
     return prov
+
+
+def _one_legend_k(coefficients: Mapping[int, Coefficients], years: tuple[int, int]) -> dict:
+    """The k per code for the Monte Carlo, which draws one k per code: both years must then
+    share one legend."""
+    base, target = (coefficients[y] for y in years)
+    if base.legend != target.legend:
+        raise InputError(
+            f"the base year {years[0]} uses {base.legend.label()} and the target year "
+            f"{years[1]} {target.legend.label()}; the uncertainty analysis draws one k per code "
+            "of one legend. Remove the 'uncertainty:' section, or use one legend for both years.",
+            where="config, key 'uncertainty'",
+        )
+    return target.k
+
+
+def _coefficient_provenance(coefficients: Mapping[int, Coefficients]) -> dict[str, str]:
+    """The coefficient file(s) used, with checksums, and their k: one entry as before when every
+    year uses one file, else one per legend."""
+    files = {c.path: c for c in coefficients.values()}
+    by_legend = {
+        (c.legend.tag if c.legend else "resdc"): {str(code): k for code, k in c.k.items()}
+        for c in files.values()
+    }
+    if set(by_legend) == {"resdc"}:
+        (c,) = files.values()
+        return {
+            "coefficients": f"{c.path} sha256={checksum(c.path)}",
+            "coefficients_k": json.dumps(c.k),
+        }
+    out = {"coefficients_by_legend": json.dumps(by_legend, ensure_ascii=False)}
+    for c in files.values():
+        out[f"coefficients_{c.legend.tag if c.legend else 'resdc'}"] = (
+            f"{c.path} sha256={checksum(c.path)}"
+        )
+    return out

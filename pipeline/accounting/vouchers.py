@@ -15,6 +15,7 @@ One public function, :func:`account`. Formulas (Gu, Tang & Wang 2022, eq. 1–3;
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -37,17 +38,24 @@ def account(
     class_areas: pd.DataFrame,
     socio: pd.DataFrame,
     config: Config,
-    coefficients: Coefficients,
+    coefficients: Coefficients | Mapping[int, Coefficients],
 ) -> Accounts:
-    """County vouchers and region totals from per-class areas and target-year statistics."""
+    """County vouchers and region totals from per-class areas and target-year statistics.
+    ``coefficients``: one table for every year, or each year's (a year's class codes are those
+    of its legend, and M_t takes that legend's k)."""
     base, target = config.years.base, config.years.target
     national = config.national[target]
     ids = counties["county_id"].to_numpy()
+    if isinstance(coefficients, Coefficients):
+        coefficients = {base: coefficients, target: coefficients}
 
-    sf = _standard_forest(class_areas, coefficients, "year").reindex(columns=[base, target])
+    k = _k_of_rows(class_areas, coefficients)
+    sf = _standard_forest(class_areas, k, "year").reindex(columns=[base, target])
     sf = sf.reindex(index=ids).fillna(0.0)
     baseline_areas = _baseline_areas(counties, class_areas, config)
-    baseline = _standard_forest(baseline_areas.assign(year=0), coefficients, "year")
+    # the baseline land is base-year land: its codes are the base year's legend's
+    k0 = baseline_areas["class_code"].map(coefficients[base].of).to_numpy(float)
+    baseline = _standard_forest(baseline_areas.assign(year=0), k0, "year")
     baseline = baseline.reindex(index=ids, columns=[0]).fillna(0.0)[0].to_numpy()
     covered = class_areas.pivot_table(
         index="county_id", columns="year", values="area_ha", aggfunc="sum"
@@ -114,9 +122,20 @@ def account(
     return Accounts(table, totals, baseline_areas)
 
 
-def _standard_forest(areas: pd.DataFrame, coefficients: Coefficients, by: str) -> pd.DataFrame:
+def _k_of_rows(areas: pd.DataFrame, coefficients: Mapping[int, Coefficients]) -> np.ndarray:
+    """k of every row (county, year, class_code) by its year's coefficients."""
+    k = np.zeros(len(areas))
+    years = areas["year"].to_numpy()
+    for year in np.unique(years):
+        rows = years == year
+        table = coefficients.get(int(year))
+        if table is not None:
+            k[rows] = areas["class_code"].loc[rows].map(table.of).to_numpy(float)
+    return k
+
+
+def _standard_forest(areas: pd.DataFrame, k: np.ndarray, by: str) -> pd.DataFrame:
     """Σ_i A_i · k_i per county (rows) and ``by`` (columns), hm²."""
-    k = areas["class_code"].map(coefficients.of).to_numpy(float)
     weighted = areas.assign(sf=areas["area_ha"].to_numpy() * k)
     return weighted.pivot_table(index="county_id", columns=by, values="sf", aggfunc="sum")
 

@@ -55,7 +55,7 @@ from pyproj import CRS, Transformer
 
 from pipeline.geom.crs import is_equal_area
 
-__all__ = ["CellAreas", "INTERPOLATION_TOLERANCE", "cell_areas", "lonlat_box_area"]
+__all__ = ["INTERPOLATION_TOLERANCE", "CellAreas", "cell_areas", "lonlat_box_area"]
 
 #: worst relative difference allowed between an interpolated and an exact quadrilateral area
 INTERPOLATION_TOLERANCE = 1e-8
@@ -87,10 +87,7 @@ def lonlat_box_area(
     # s₂/(1 − e²s₂²) − s₁/(1 − e²s₁²) = ds (1 + e² s₁ s₂) / ((1 − e²s₁²)(1 − e²s₂²))
     rational = ds * (1.0 + e2 * s1 * s2) / ((1.0 - e2 * s1 * s1) * (1.0 - e2 * s2 * s2))
     # (atanh(e s₂) − atanh(e s₁)) / e = atanh(e ds / (1 − e² s₁ s₂)) / e   (→ ds on a sphere)
-    if e > 0.0:
-        log_part = np.arctanh(e * ds / (1.0 - e2 * s1 * s2)) / e
-    else:
-        log_part = ds
+    log_part = np.arctanh(e * ds / (1.0 - e2 * s1 * s2)) / e if e > 0.0 else ds
     # area = a² Δλ (q₂ − q₁) / 2, q = (1 − e²)(rational + log part)
     return np.abs(0.5 * a * a * (1.0 - e2) * (rational + log_part) * np.asarray(dlon))
 
@@ -134,7 +131,7 @@ class CellAreas:
     def block(self, r0: int, c0: int, h: int, w: int) -> np.ndarray:
         """Areas (m², float64, shape (h, w)) of the window of cells starting at (r0, c0); a
         read-only broadcast view when the areas depend on the row only."""
-        if not (0 <= r0 and 0 <= c0 and h >= 0 and w >= 0):
+        if not (r0 >= 0 and c0 >= 0 and h >= 0 and w >= 0):
             raise ValueError(f"bad window ({r0}, {c0}, {h}, {w})")
         if r0 + h > self.height or c0 + w > self.width:
             raise ValueError(
@@ -239,9 +236,7 @@ def _normal_cylindrical(crs: CRS) -> bool:
     return any(w in name for w in _CYLINDRICAL) and not any(w in name for w in _NOT_NORMAL)
 
 
-def _cylindrical_rows(
-    crs: CRS, t: tuple[float, ...], width: int, height: int
-) -> np.ndarray | None:
+def _cylindrical_rows(crs: CRS, t: tuple[float, ...], width: int, height: int) -> np.ndarray | None:
     """Per-row areas of a normal cylindrical grid, or None when a check of the inverse
     projection finds that rows are not parallels or columns not meridians (then the
     quadrilateral case is used)."""
@@ -272,9 +267,7 @@ class _Quadrilaterals:
     """Quadrilateral areas of the cells of a grid in ``equal_area_crs``: exact on a lattice,
     bilinear in between, checked at every lattice square's centre (see the module text)."""
 
-    def __init__(
-        self, crs: CRS, ea: CRS, t: tuple[float, ...], width: int, height: int
-    ) -> None:
+    def __init__(self, crs: CRS, ea: CRS, t: tuple[float, ...], width: int, height: int) -> None:
         self.crs = crs
         self.ea = ea
         self.t = t
@@ -327,7 +320,9 @@ class _Quadrilaterals:
                 self.worst = max(self.worst, worst)
                 return out
             # a bilinear interpolation errs as step²: aim at half the tolerance
-            step = max(1, min(step // 2, int(step * math.sqrt(0.5 * INTERPOLATION_TOLERANCE / worst))))
+            step = max(
+                1, min(step // 2, int(step * math.sqrt(0.5 * INTERPOLATION_TOLERANCE / worst)))
+            )
 
     def _interpolated(
         self, r0: int, c0: int, h: int, w: int, step: int

@@ -89,12 +89,20 @@ FIELDS: dict[str, dict[str, tuple[str, str]]] = {
         "year": ("年份", "Year of the land-use map"),
         "class_code": ("土地利用类型代码", "RESDC / CNLUCC level-2 land-use code"),
         "area_ha": ("面积 (hm²)", "Area of the class in the county, hm² (equal-area CRS)"),
+        "legend": ("图例", "Legend of the year's land-use map (resdc, sandiao, clcd, … or a file)"),
     },
     "transitions": {
         "county_id": ("县级行政区代码", "County code (adcode, text)"),
         "from_code": ("{b}年土地利用类型代码", "Land-use code in the base year {b}"),
         "to_code": ("{t}年土地利用类型代码", "Land-use code in the target year {t}"),
         "area_ha": ("转移面积 (hm²)", "Area that changed from from_code to to_code, hm²"),
+        "from_group": (
+            "{b}年一级类",
+            "Group of from_code (cropland, forest, grassland, water, built-up, unused; no data)",
+        ),
+        "to_group": ("{t}年一级类", "Group of to_code"),
+        "from_legend": ("{b}年图例", "Legend of the base year {b}"),
+        "to_legend": ("{t}年图例", "Legend of the target year {t}"),
     },
     "summary": {
         "key": ("指标", "Name of the region total or provenance entry"),

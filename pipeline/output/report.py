@@ -647,7 +647,67 @@ def _class_name(code: int) -> str:
     return RESDC_CLASSES.get(int(code), str(code))
 
 
+def _other_legends(data: _Data) -> bool:
+    """Whether the run's land use uses a legend other than RESDC (then tables say which)."""
+    ca = data.class_areas
+    return ca is not None and "legend" in ca.columns and set(ca["legend"].dropna()) != {"resdc"}
+
+
+def _legend_k(data: _Data) -> dict[str, dict[str, float]]:
+    """k per legend and code (codes as text), from the run's provenance."""
+    text = data.text("coefficients_by_legend")
+    if text:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return {}
+    return {"resdc": {str(c): v for c, v in _coefficients(data).items()}}
+
+
+def _class_info(tag: str, code: object) -> tuple[str, str]:
+    """(name, 一级类) of a class of a shipped legend; ("", "") for a legend of the user's own."""
+    from pipeline.settings.legends import GROUP_NAMES_ZH, SHIPPED, load_legend
+
+    if tag not in SHIPPED:
+        return "", ""
+    legend = load_legend(tag)
+    cls = legend.classes.get(str(code) if legend.text else int(code))
+    if cls is None:
+        return "", ""
+    return (cls.name_zh or cls.name), GROUP_NAMES_ZH[cls.group]
+
+
+def _land_use_table_by_legend(data: _Data) -> pd.DataFrame:
+    """The land-use table when a legend other than RESDC is used: one row per legend and code."""
+    ca = data.class_areas.assign(class_code=lambda d: d["class_code"].astype(str))
+    lk = _legend_k(data)
+    pivot = ca.pivot_table(
+        index=["legend", "class_code"], columns="year", values="area_ha", aggfunc="sum"
+    ).fillna(0.0)
+    years = sorted(pivot.columns)
+    y0, yt = data.years if data.years else (years[0], years[-1])
+    t = pd.DataFrame(
+        {
+            "图例 [legend]": pivot.index.get_level_values(0),
+            "代码 [class_code]": pivot.index.get_level_values(1),
+        }
+    )
+    info = [_class_info(tag, c) for tag, c in pivot.index]
+    t["类型"] = [i[0] for i in info]
+    t["一级类"] = [i[1] for i in info]
+    t["标准林系数 k"] = [lk.get(tag, {}).get(c, 0.0) for tag, c in pivot.index]
+    a0 = pivot[y0].to_numpy() if y0 in pivot else np.zeros(len(pivot))
+    at = pivot[yt].to_numpy() if yt in pivot else np.zeros(len(pivot))
+    t[f"{y0}年面积 (hm²)"] = a0
+    t[f"{yt}年面积 (hm²)"] = at
+    t[f"{y0}年标准林 (hm²)"] = a0 * t["标准林系数 k"].to_numpy()
+    t[f"{yt}年标准林 (hm²)"] = at * t["标准林系数 k"].to_numpy()
+    return t.reset_index(drop=True)
+
+
 def _land_use_table(data: _Data) -> pd.DataFrame:
+    if _other_legends(data):
+        return _land_use_table_by_legend(data)
     ca = data.class_areas
     k = _coefficients(data)
     pivot = ca.pivot_table(
@@ -671,20 +731,28 @@ def _land_use_table(data: _Data) -> pd.DataFrame:
 
 def _transition_matrix(data: _Data) -> pd.DataFrame:
     """Region-wide transfer matrix between level-1 classes (hm²): rows = base year, columns =
-    target year, with row and column totals."""
+    target year, with row and column totals. With two legends, their classes meet only in their
+    groups: the matrix is then between groups."""
+    from pipeline.settings.legends import GROUP_NAMES_ZH, GROUPS
+
     tr = data.transitions
-    f = tr["from_code"].astype(int) // 10
-    t = tr["to_code"].astype(int) // 10
+    if "from_legend" in tr.columns:
+        f, t = tr["from_group"], tr["to_group"]
+        order = [g for g in (*GROUPS, "no data") if g in set(f) | set(t)]
+        label = {**GROUP_NAMES_ZH, "no data": "无数据"}
+    else:
+        f = tr["from_code"].astype(int) // 10
+        t = tr["to_code"].astype(int) // 10
+        order = sorted(set(f) | set(t))
+        label = {c: f"{LEVEL1.get(c, str(c))}" for c in order}
     m = (
         pd.DataFrame({"f": f, "t": t, "a": tr["area_ha"].astype(float)})
         .pivot_table(index="f", columns="t", values="a", aggfunc="sum")
         .fillna(0.0)
     )
-    codes = sorted(set(m.index) | set(m.columns))
-    m = m.reindex(index=codes, columns=codes, fill_value=0.0)
-    label = {c: f"{LEVEL1.get(c, str(c))}" for c in codes}
-    m.index = [f"{data.y0}年 {label[c]}" for c in codes]
-    m.columns = [f"{data.yt}年 {label[c]}" for c in codes]
+    m = m.reindex(index=order, columns=order, fill_value=0.0)
+    m.index = [f"{data.y0}年 {label[c]}" for c in order]
+    m.columns = [f"{data.yt}年 {label[c]}" for c in order]
     m[f"{data.y0}年合计"] = m.sum(axis=1)
     m.loc[f"{data.yt}年合计"] = m.sum(axis=0)
     m.index.name = "转出 \\ 转入 (hm²)"
@@ -702,6 +770,11 @@ def _coefficients(data: _Data) -> dict[int, float]:
 
 
 def _coefficient_table(data: _Data) -> pd.DataFrame:
+    if _other_legends(data):
+        rows = [(tag, c, _class_info(tag, c)[0], v)
+                for tag, ks in _legend_k(data).items() for c, v in ks.items()]  # fmt: skip
+        return pd.DataFrame(rows, columns=["图例 [legend]", "代码 [class_code]", "类型",
+                                           "标准林系数 k"])  # fmt: skip
     k = _coefficients(data)
     return pd.DataFrame(
         {

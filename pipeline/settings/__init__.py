@@ -12,7 +12,7 @@ from pipeline.settings.catalog import (
     SocioSource,
     load_catalog,
 )
-from pipeline.settings.coefficients import Coefficients, load_coefficients
+from pipeline.settings.coefficients import Coefficients, coefficients_by_year, load_coefficients
 from pipeline.settings.config import (
     BALANCED_TOLERANCE_HA,
     DEFAULT_COEFFICIENTS,
@@ -29,13 +29,16 @@ from pipeline.settings.config import (
     Years,
     load_config,
 )
+from pipeline.settings.legends import GROUPS, SHIPPED, Legend, load_legend
 from pipeline.settings.parse import parse_model, read_yaml, resolve
 
 __all__ = [
     "BALANCED_TOLERANCE_HA",
     "DEFAULT_COEFFICIENTS",
     "DEFAULT_EQUAL_AREA_CRS",
+    "GROUPS",
     "LEVELS",
+    "SHIPPED",
     "Baseline",
     "Catalog",
     "Coefficients",
@@ -43,6 +46,7 @@ __all__ = [
     "CountiesSource",
     "Datasets",
     "LanduseSource",
+    "Legend",
     "MarketConfig",
     "NationalUncertainty",
     "NationalValues",
@@ -51,9 +55,11 @@ __all__ = [
     "UncertaintyConfig",
     "ValueRange",
     "Years",
+    "coefficients_by_year",
     "load_catalog",
     "load_coefficients",
     "load_config",
+    "load_legend",
     "parse_model",
     "read_yaml",
     "resolve",

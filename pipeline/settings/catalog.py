@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from pipeline.errors import InputError
+from pipeline.settings.legends import DEFAULT_LEGEND, Legend, load_legend
 from pipeline.settings.parse import parse_model, read_yaml, resolve
 
 
@@ -41,7 +43,26 @@ class CountiesSource(_Source):
 
 class LanduseSource(_Source):
     format: Literal["vector", "raster"] = "vector"
-    code_field: str = Field("gridcode", description="field with the RESDC class code (vector)")
+    code_field: str = Field("gridcode", description="field with the class code (vector)")
+    legend: str = Field(
+        DEFAULT_LEGEND,
+        description="the map's legend: a shipped name (resdc, sandiao, gbt21010_2007, clcd, "
+        "globeland30, esa_worldcover, modis_igbp) or a legend file (relative to the catalog)",
+    )
+
+    @field_validator("legend", mode="after")
+    @classmethod
+    def _known_legend(cls, v: str, info: ValidationInfo) -> str:
+        base = (info.context or {}).get("base")
+        try:
+            legend = load_legend(v, base)
+        except InputError as exc:
+            raise ValueError("; ".join(p.message for p in exc.problems)) from exc
+        return legend.key  # a shipped name, or the legend file's absolute path
+
+    def legend_of(self) -> Legend:
+        """The legend this year's codes are read with."""
+        return load_legend(self.legend)
 
 
 class SocioSource(_File):
@@ -70,6 +91,10 @@ class Catalog(BaseModel):
     datasets: Datasets
     notes: str | None = Field(None, description="free text copied into the output's provenance")
     path: Path | None = Field(None, description="the catalog file itself (set on load)")
+
+    def legends(self) -> dict[int, Legend]:
+        """Each land-use year's legend."""
+        return {y: e.legend_of() for y, e in sorted(self.datasets.landuse.items())}
 
 
 def load_catalog(path: str | Path) -> Catalog:

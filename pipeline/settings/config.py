@@ -249,7 +249,12 @@ class Config(BaseModel):
     study_area: StudyArea = StudyArea()
     years: Years
     equal_area_crs: str = DEFAULT_EQUAL_AREA_CRS
-    coefficients: Path = DEFAULT_COEFFICIENTS
+    coefficients: Path | list[Path] | None = Field(
+        None,
+        description="coefficient file, or a list with one file per legend in use (paths "
+        "relative to the config); omitted: each land-use year uses its legend's shipped file "
+        "(resdc: Gu, Tang & Wang's Table 1)",
+    )
     national: dict[int, NationalValues]
     price_yuan_per_ha: float = Field(ge=0, description="q_t, yuan per hm² of standard forest")
     landuse_overlaps: Literal["error", "first"] = Field(
@@ -269,8 +274,20 @@ class Config(BaseModel):
 
     @field_validator("coefficients", mode="after")
     @classmethod
-    def _absolute(cls, v: Path, info: ValidationInfo) -> Path:
+    def _absolute(cls, v: Path | list[Path] | None, info: ValidationInfo):  # type: ignore[no-untyped-def]
+        if v is None:
+            return None
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("is an empty list; name a file, a list of files, or omit it")
+            return [resolve(p, info.context) for p in v]
         return resolve(v, info.context)
+
+    @property
+    def coefficient_files(self) -> list[Path]:
+        """The coefficient files the config names (none when it names none)."""
+        c = self.coefficients
+        return [] if c is None else list(c) if isinstance(c, list) else [c]
 
     @field_validator("equal_area_crs", mode="after")
     @classmethod
@@ -309,11 +326,12 @@ class Config(BaseModel):
         return CRS.from_user_input(self.equal_area_crs)
 
 
-def load_config(path: str | Path) -> tuple[Config, Coefficients]:
-    """Read and validate a config YAML file and the coefficient table it names."""
+def load_config(path: str | Path) -> tuple[Config, list[Coefficients]]:
+    """Read and validate a config YAML file and the coefficient files it names (which of them
+    each land-use year uses: :func:`pipeline.settings.coefficients.coefficients_by_year`)."""
     path = Path(path)
     data = read_yaml(path, "config")
     if isinstance(data, dict):
         data = {**data, "path": str(path.resolve())}
     config = parse_model(Config, data, path, "config")
-    return config, load_coefficients(config.coefficients)
+    return config, [load_coefficients(p) for p in config.coefficient_files]
