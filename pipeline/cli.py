@@ -56,6 +56,17 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _wait_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another run is writing into the same --out, wait up to SECONDS for it to finish "
+        "(default 0: stop at once, naming that run)",
+    )
+
+
 def _memory_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("memory (vector land use; see README 'Memory model')")
     g.add_argument(
@@ -107,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--catalog", required=True, type=Path, help="data catalog YAML")
     run.add_argument("--config", required=True, type=Path, help="run configuration YAML")
     run.add_argument("--out", required=True, type=Path, help="output folder")
+    _wait_option(run)
     _engine_options(run)
     _memory_options(run)
 
@@ -131,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--polygons", type=int, default=None, help="land-use polygons per year")
     demo.add_argument("--seed", type=int, default=2022, help="random seed (default 2022)")
+    _wait_option(demo)
     demo.add_argument(
         "--format",
         choices=["vector", "raster"],
@@ -143,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     vep = sub.add_parser("vep", help="value of the ecosystem products of one site (VEP)")
     vep.add_argument("--config", required=True, type=Path, help="VEP config YAML")
     vep.add_argument("--out", required=True, type=Path, help="output folder")
+    _wait_option(vep)
     return p
 
 
@@ -168,11 +182,18 @@ def _run_options(args: argparse.Namespace) -> dict:
     if args.partition_size < 1:
         raise _usage("--partition-size must be 1 or more")
     return {
+        "wait": _wait(args),
         "partition_size": args.partition_size,
         "resume": not args.no_resume,
         "force": args.force,
         **_tiling(args),
     }
+
+
+def _wait(args: argparse.Namespace) -> float:
+    if not (args.wait >= 0 and args.wait < float("inf")):
+        raise _usage("--wait must be a number of seconds, 0 or more")
+    return args.wait
 
 
 def _tiling(args: argparse.Namespace) -> dict:
@@ -257,7 +278,7 @@ def _cmd_demo(args: argparse.Namespace, progress: bool) -> int:
 def _cmd_vep(args: argparse.Namespace, progress: bool) -> int:
     from pipeline.vep import run_vep
 
-    run_vep(args.config, args.out)
+    run_vep(args.config, args.out, wait=_wait(args))
     return 0
 
 
@@ -295,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
     _setup_logging(args.verbose, args.quiet)
     progress = not args.quiet and sys.stderr.isatty()
+    staging = sys.modules.get("pipeline.runtime.staging")
+    if staging is not None:  # commits of earlier calls in this process (tests) do not count
+        staging.COMMITTED.clear()
     try:
         return COMMANDS[args.command](args, progress)
     except EcoVoucherError as exc:
@@ -303,10 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted; no output was written", file=sys.stderr)
+        print(f"interrupted; {_what_was_written(args)}", file=sys.stderr)
         return 130
     except Terminated:
-        print("terminated; no output was written", file=sys.stderr)
+        print(f"terminated; {_what_was_written(args)}", file=sys.stderr)
         return 143
     except Exception as exc:
         if args.verbose:
@@ -318,6 +342,20 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _what_was_written(args: argparse.Namespace) -> str:
+    """The truth about the output folder after an interrupt (see pipeline.runtime.staging)."""
+    out = getattr(args, "out", None)
+    if out is None:
+        return "nothing was written"
+    staging = sys.modules.get("pipeline.runtime.staging")
+    if staging is not None and Path(out) in staging.COMMITTED:
+        return f"the output in {out} was complete before the interrupt"
+    return (
+        f"nothing in {out} was changed: any earlier output there is unchanged (this run's "
+        "unfinished files were removed)"
+    )
 
 
 def entry() -> None:

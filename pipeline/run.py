@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import shutil
 import sys
@@ -30,11 +29,17 @@ from pipeline.accounting.uncertainty import monte_carlo
 from pipeline.accounting.vouchers import Accounts, account
 from pipeline.errors import InputError, Problem
 from pipeline.ingest.inputs import Inputs, ingest
-from pipeline.output.gpkg import write_geopackage
-from pipeline.output.report import MapsInBackground, write_report
+from pipeline.output import (
+    OUTPUT_ENTRIES,
+    OUTPUT_NAME,
+    MapsInBackground,
+    write_geopackage,
+    write_report,
+)
 from pipeline.runtime.checksums import checksum
 from pipeline.runtime.engine import Engine, in_background
 from pipeline.runtime.resume import PartitionCache
+from pipeline.runtime.staging import check_out_dir, staged_output
 from pipeline.settings.catalog import Catalog, load_catalog
 from pipeline.settings.coefficients import Coefficients, coefficients_by_year
 from pipeline.settings.config import Config, load_config
@@ -124,19 +129,52 @@ def run_pipeline(
     force: bool = False,
     tiles: int | None = None,
     memory_limit: int | None = None,
+    wait: float = 0.0,
 ) -> RunResult:
-    """Run the whole eco-voucher pipeline and write ``out_dir/eco_vouchers.gpkg``.
+    """Run the whole eco-voucher pipeline and write ``out_dir/eco_vouchers.gpkg`` and the report.
 
     ``partition_size``: counties per parallel task. ``resume``: keep finished partitions under
     ``out_dir/.ecovoucher-cache`` and reuse them when the same inputs and settings run again;
     ``force``: delete that cache first and recompute everything. ``tiles``: hold the vector land
     use a tile of counties at a time (see :mod:`pipeline.zonal.tiles`; the results are the same);
     ``memory_limit``: bytes; as many tiles as the memory model says keep the run under it.
+
+    The output folder is checked before any work and locked for the run (``wait``: seconds to
+    wait for another run holding it); everything is written into a staging folder and moved into
+    place at the end in one step (see :mod:`pipeline.runtime.staging`): until then an earlier
+    run's output stays as it was, whatever happens.
     """
     engine = engine or Engine()
     seconds: dict[str, float] = {}
     started = datetime.now(timezone.utc)
-    _check_out_dir(Path(out_dir))
+    out_dir = check_out_dir(Path(out_dir), OUTPUT_ENTRIES)
+    with staged_output(out_dir, OUTPUT_ENTRIES, wait=wait) as tx:
+        accounts, inputs, n_files = _stages(
+            catalog_path, config_path, out_dir, tx.staging, engine, seconds, started,
+            partition_size, resume, force, tiles, memory_limit,
+        )  # fmt: skip
+        tx.commit()
+    gpkg = out_dir / OUTPUT_NAME
+    log.info("wrote %s and %d report files (figures, tables, report.html)", gpkg, n_files)
+    return RunResult(gpkg, accounts, inputs, seconds)
+
+
+def _stages(
+    catalog_path: Path,
+    config_path: Path,
+    out_dir: Path,
+    staging: Path,
+    engine: Engine,
+    seconds: dict[str, float],
+    started: datetime,
+    partition_size: int,
+    resume: bool,
+    force: bool,
+    tiles: int | None,
+    memory_limit: int | None,
+) -> tuple[Accounts, Inputs, int]:
+    """Every stage, the outputs written into ``staging``; the accounts, the inputs and the
+    number of report files."""
     with _stage("config", seconds):
         catalog = load_catalog(catalog_path)
         config, files = load_config(config_path)
@@ -163,7 +201,7 @@ def run_pipeline(
             accounts.totals.update(cleared.totals)
             layers["trades"] = cleared.trades
     # the maps need only the county table as it now stands: draw them while the rest runs
-    maps = MapsInBackground(accounts.county_vouchers, years, Path(out_dir))
+    maps = MapsInBackground(accounts.county_vouchers, years, staging)
     try:
         if config.uncertainty is not None:
             with _stage("uncertainty", seconds):
@@ -185,7 +223,7 @@ def run_pipeline(
             inputs.settle()  # the county overlap warning is in the notes by now
             provenance = _provenance(catalog, config, coefficients, inputs, engine, started)
             gpkg = write_geopackage(
-                Path(out_dir),
+                staging,
                 {
                     "county_vouchers": accounts.county_vouchers,
                     **{name: df for name, df in layers.items() if df is not None},
@@ -195,11 +233,10 @@ def run_pipeline(
                 years=years,
             )
         with _stage("report", seconds):
-            report_files = write_report(gpkg, Path(out_dir), maps)
+            report_files = write_report(gpkg, staging, maps)
     finally:
         maps.discard()
-    log.info("wrote %s and %d report files (figures, tables, report.html)", gpkg, len(report_files))
-    return RunResult(gpkg, accounts, inputs, seconds)
+    return accounts, inputs, len(report_files)
 
 
 def _ingest_and_zonal(
@@ -321,18 +358,6 @@ def _spill_folder(out_dir: Path | None, n_tiles: int) -> Iterator[Path | None]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    """The output folder must be a folder we can write in: say so before any work is done."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir} is a file, not a folder; choose another --out", "--out")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the output folder {out_dir} ({exc})", "--out") from exc
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise InputError(f"no permission to write in {out_dir}; choose another --out", "--out")
 
 
 def _check_coverage_at_all(

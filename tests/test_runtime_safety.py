@@ -222,7 +222,7 @@ def test_out_dir_checks(tmp_path):
     with pytest.raises(InputError, match="is a file, not a folder"):
         check_out_dir(f)
     out = tmp_path / "a" / "b"
-    assert check_out_dir(out, {"eco_vouchers.gpkg": False}) == out and out.is_dir()
+    assert check_out_dir(out, {"eco_vouchers.gpkg": False}, create=True) == out and out.is_dir()
     (out / "eco_vouchers.gpkg").mkdir()
     (out / "figures").write_text("not a folder")
     with pytest.raises(InputError) as e:

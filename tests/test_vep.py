@@ -495,8 +495,10 @@ def test_write_failure_leaves_no_partial_gpkg(
     monkeypatch.setattr(pyogrio, "write_dataframe", failing)
     config = _write(tmp_path, {"items": [COST]})
     out = tmp_path / "输出"
-    with pytest.raises(OSError, match="No space"):
-        run_vep(config, out, echo=_quiet)
+    with pytest.raises(
+        InputError, match=r"the disk is full .*No space.* any earlier output there is unchanged"
+    ):
+        run_vep(config, out, echo=_quiet)  # a full disk is the user's to fix: exit 2
     assert list(out.iterdir()) == []  # neither vep.gpkg nor a temporary file
 
 

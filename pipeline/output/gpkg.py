@@ -1,15 +1,13 @@
 """Stage 5 (output) — write ``eco_vouchers.gpkg`` atomically.
 
-One public function, :func:`write_geopackage`. Layers are written to a temporary file in the
-output folder and renamed into place only when all of them are complete, so a failed or killed run
-never leaves a partial ``eco_vouchers.gpkg`` and never destroys the one from an earlier good run.
+One public function, :func:`write_geopackage`. Layers are written to a temporary file and renamed
+into place only when all of them are complete. A run writes it into its staging folder (see
+:mod:`pipeline.runtime.staging`), from which the whole output is moved into the output folder at
+once.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,7 +15,7 @@ import pandas as pd
 import pyogrio
 
 from pipeline.output.qgis import style_geopackage
-from pipeline.runtime.atomic import PARTIAL_PREFIX, replacing
+from pipeline.runtime.atomic import replacing
 
 OUTPUT_NAME = "eco_vouchers.gpkg"
 
@@ -48,7 +46,6 @@ def write_geopackage(
     """Write ``layers`` (GeoDataFrames as spatial layers, DataFrames as attribute tables) and a
     ``summary`` table of region totals and provenance to ``out_dir/eco_vouchers.gpkg``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(out_dir)
     final = out_dir / OUTPUT_NAME
     summary = summary_table(totals, provenance)
     with replacing(final) as tmp:
@@ -79,30 +76,3 @@ def summary_table(totals: dict[str, float], provenance: dict[str, str]) -> pd.Da
     ]
     rows += [{"key": k, "value": None, "unit": None, "text": v} for k, v in provenance.items()]
     return pd.DataFrame(rows, columns=["key", "value", "unit", "text"])
-
-
-def _remove_stale_partials(out_dir: Path) -> None:
-    """Delete temporary files and folders (the GeoPackage, the maps) left by runs that were
-    killed (their process is gone)."""
-    for tmp in out_dir.glob(f"{PARTIAL_PREFIX}*"):
-        pid = tmp.name[len(PARTIAL_PREFIX) :].split("-", 1)[0]
-        if tmp.is_dir() and pid == str(os.getpid()):
-            continue  # this run's maps, being drawn (see report.MapsInBackground)
-        if pid.isdigit() and not _alive(int(pid)):
-            if tmp.is_dir():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -54,6 +54,12 @@ from pipeline.runtime.engine import in_background
 
 log = logging.getLogger(__name__)
 
+FIGURES, TABLES, REPORT_HTML = "figures", "tables", "report.html"
+XLSX_NAME = "eco_vouchers_tables.xlsx"
+#: what :func:`write_report` writes in the output folder: name → whether it is a folder
+REPORT_ENTRIES = {f"{qgis.PROJECT_NAME}.qgz": False, FIGURES: True, TABLES: True,
+                  XLSX_NAME: False, REPORT_HTML: False}  # fmt: skip
+
 #: RESDC level-1 classes (code // 10)
 LEVEL1 = {1: "耕地", 2: "林地", 3: "草地", 4: "水域", 5: "建设用地", 6: "未利用地"}
 #: figure size in inches and resolution: PNGs are (width × DPI) × (height × DPI) pixels
@@ -121,14 +127,14 @@ def write_report(gpkg: Path, out_dir: Path, maps: MapsInBackground | None = None
     data = _read(gpkg, geometry=maps is None)  # the maps are the only use of the shapes
     written = [_write_project_file(gpkg, out_dir)]
     if maps is not None:
-        figures = maps.result(out_dir / "figures")
+        figures = maps.result(out_dir / FIGURES)
     else:
-        figures = _figures(data, out_dir / "figures")
+        figures = _figures(data, out_dir / FIGURES)
     for png, svg, _ in figures:
         written += [png, svg]
     tables = _tables(data)
     written += _write_tables(tables, out_dir)
-    report = out_dir / "report.html"
+    report = out_dir / REPORT_HTML
     report.write_text(_html(data, figures, tables, out_dir, written), encoding="utf-8")
     written.append(report)
     log.info("report: %s and %d other files in %s", report.name, len(written) - 1, out_dir)
@@ -797,14 +803,14 @@ _SHEETS = {
 
 
 def _write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
-    folder = out_dir / "tables"
+    folder = out_dir / TABLES
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, df in tables.items():
         path = folder / f"{name}.csv"
         df.to_csv(path, index=False, encoding="utf-8-sig")
         written.append(path)
-    xlsx = out_dir / "eco_vouchers_tables.xlsx"
+    xlsx = out_dir / XLSX_NAME
     sheets = {_SHEETS.get(name, name): df for name, df in tables.items()}
     write_xlsx(xlsx, sheets, creator="ecovoucher", title="EcoVoucher tables")
     written.append(xlsx)

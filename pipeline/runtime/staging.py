@@ -25,6 +25,7 @@ output whole. A reader never needs to look at anything but the final names.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -37,29 +38,38 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import InputError, Problem
+from pipeline.errors import EcoVoucherError, InputError, Problem
+from pipeline.runtime.lock import FolderLock
 
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".ecovoucher-staging-"
 OLD_PREFIX = ".ecovoucher-old-"
 JOURNAL_NAME = ".ecovoucher-commit.json"
-#: temporary files of the writers before the staging folder (removed when found)
-LEGACY_PARTIAL_PREFIX = ".partial-"
+#: temporary files of the writers before the staging folder, and spill folders of tiled runs
+#: (removed when found: the run that finds them holds the lock, so their runs are over)
+LEFTOVER_PREFIXES = (".partial-", ".ecovoucher-spill-")
+#: output folders whose commit completed in this process, for the messages at exit
+COMMITTED: list[Path] = []
+#: below this much free space after a failed write, the disk is taken to be full
+FULL_BELOW_BYTES = 1 << 20
 
 #: folders whose contents belong to the operating system; OUT may not be one of them or below
 _SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32",
                  "/proc", "/sbin", "/sys", "/usr", "/run")  # fmt: skip
 
 
-def check_out_dir(out_dir: Path, owned: Mapping[str, bool] | None = None) -> Path:
-    """Check, before any work, that ``out_dir`` can take this run's output; create it.
+def check_out_dir(
+    out_dir: Path, owned: Mapping[str, bool] | None = None, *, create: bool = False
+) -> Path:
+    """Check, before any work, that ``out_dir`` can take this run's output (``create``: create
+    it now; else :func:`staged_output` creates it when the output is written).
 
     ``owned``: the names the run writes directly in ``out_dir``, each ``True`` for a folder and
     ``False`` for a file; an existing entry of the other kind is refused (the run would replace
     it). Raises :class:`InputError` (exit 2) naming ``--out`` and the fix; returns the folder."""
     out_dir = Path(out_dir)
-    where = f"--out {out_dir}"
+    where = f"output folder (--out) {out_dir}"
     system = _system_folder(out_dir)
     if system:
         raise InputError(
@@ -69,12 +79,14 @@ def check_out_dir(out_dir: Path, owned: Mapping[str, bool] | None = None) -> Pat
         )
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("is a file, not a folder; choose another --out", where=where)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot be created ({exc.strerror or exc})", where=where) from exc
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise InputError("no permission to write in it; choose another --out", where=where)
+    if create:
+        _make(out_dir)
+    existing = next(p for p in [out_dir, *out_dir.absolute().parents] if p.exists())
+    if not existing.is_dir():
+        raise InputError(f"cannot be created: {existing} is a file", where=where)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "write in it" if existing == out_dir else f"create it in {existing}"
+        raise InputError(f"no permission to {what}; choose another --out", where=where)
     problems = []
     for name, is_folder in (owned or {}).items():
         entry = out_dir / name
@@ -92,6 +104,15 @@ def check_out_dir(out_dir: Path, owned: Mapping[str, bool] | None = None) -> Pat
     if problems:
         raise InputError(problems)
     return out_dir
+
+
+def _make(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot be created ({exc.strerror or exc})", where=f"output folder (--out) {out_dir}"
+        ) from exc
 
 
 def _system_folder(out_dir: Path) -> str:
@@ -163,7 +184,68 @@ class OutputTransaction:
             _finish(self.out_dir, journal)
         self.done = True
         self.committed, self.removed = staged, remove
+        COMMITTED.append(self.out_dir)
         return staged
+
+
+@contextlib.contextmanager
+def staged_output(
+    out_dir: Path, owned: Iterable[str], *, wait: float = 0.0
+) -> Iterator[OutputTransaction]:
+    """Hold the lock on ``out_dir`` (see :mod:`pipeline.runtime.lock`; ``wait``: seconds to wait
+    for another run) and stage the output (:class:`OutputTransaction`); the caller writes into
+    ``tx.staging`` and calls ``tx.commit()`` last. A full disk anywhere in the block is an
+    :class:`InputError` (exit 2) that says the folder was left as it was."""
+    out_dir = Path(out_dir)
+    _make(out_dir)
+    # the inner check runs before the staging folder is removed (the disk is still full then)
+    with (
+        _full_disk_is_input_error(out_dir),
+        FolderLock(out_dir, wait=wait) as lock,
+        OutputTransaction(out_dir, owned, lock) as tx,
+        _full_disk_is_input_error(out_dir),
+    ):
+        yield tx
+
+
+@contextlib.contextmanager
+def _full_disk_is_input_error(out_dir: Path) -> Iterator[None]:
+    try:
+        yield
+    except EcoVoucherError:
+        raise
+    except Exception as exc:
+        if not _disk_full(exc, out_dir):
+            raise
+        raise InputError(
+            f"the disk is full (no space left while writing: {_first_line(exc)}). Nothing in "
+            f"{out_dir} was changed: any earlier output there is unchanged. Free some space, or "
+            "choose an --out on another disk.",
+            where=f"output folder (--out) {out_dir}",
+        ) from exc
+
+
+def _disk_full(exc: BaseException, out_dir: Path) -> bool:
+    """Whether ``exc`` (or what caused it) is a full disk: ENOSPC/EDQUOT, SQLite's or GDAL's
+    words for it, or — GDAL's GeoPackage driver reports a full disk as "no such table" — less
+    than :data:`FULL_BELOW_BYTES` left on the output folder's file system right after it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(seen).lower()
+        if "no space left" in text or "disk is full" in text or "disk full" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    try:
+        return shutil.disk_usage(out_dir).free < FULL_BELOW_BYTES
+    except OSError:
+        return False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0][:200] if text else type(exc).__name__) or type(exc).__name__
 
 
 def _write_journal(path: Path, journal: dict[str, Any]) -> None:
@@ -208,7 +290,7 @@ def recover(out_dir: Path) -> None:
             log.warning("%s: finishing the commit of an interrupted run", out_dir)
             _finish(out_dir, journal)
     for entry in out_dir.iterdir() if out_dir.is_dir() else ():
-        if entry.name.startswith((STAGING_PREFIX, OLD_PREFIX, LEGACY_PARTIAL_PREFIX)) or (
+        if entry.name.startswith((STAGING_PREFIX, OLD_PREFIX, *LEFTOVER_PREFIXES)) or (
             entry.name == JOURNAL_NAME + ".tmp"
         ):
             _remove(entry)

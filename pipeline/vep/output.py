@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import unicodedata
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,13 +11,15 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.errors import InputError, Problem
+from pipeline.runtime.staging import check_out_dir, staged_output
 from pipeline.vep.compute import ItemResult, VepResult, compute_items, money_text, rate_sensitivity
 from pipeline.vep.config import LoadedConfig, load_vep_config
 
 _GPKG_NAME = "vep.gpkg"
 _ITEMS_CSV = "vep_items.csv"
 _SENSITIVITY_CSV = "vep_sensitivity.csv"
+#: what a VEP run writes in its output folder: name → whether it is a folder
+OUTPUT_ENTRIES = {_GPKG_NAME: False, _ITEMS_CSV: False, _SENSITIVITY_CSV: False}
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,45 +70,14 @@ def _site_frame(loaded: LoadedConfig, results: list[ItemResult], total: float) -
     return gpd.GeoDataFrame(attrs, geometry=[loaded.site_geometry], crs=loaded.site_crs)
 
 
-def _tmp_path(out_dir: Path, name: str) -> Path:
-    stem, dot, suffix = name.rpartition(".")
-    return out_dir / f".{stem}.{uuid.uuid4().hex[:12]}.tmp{dot}{suffix}"
-
-
-def _write_outputs(
-    out_dir: Path, items: pd.DataFrame, site: Any, sensitivity: pd.DataFrame
-) -> tuple[Path, Path, Path]:
-    """Write every output to a temporary file, then move them all into place."""
+def _write_outputs(folder: Path, items: pd.DataFrame, site: Any, sensitivity: pd.DataFrame) -> None:
+    """Write every output into ``folder`` (the run's staging folder)."""
     import pyogrio
 
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            Problem(f"output folder {out_dir}", f"cannot be created: {exc.strerror or exc}")
-        ) from exc
-    if not out_dir.is_dir():
-        raise InputError(Problem(f"output folder {out_dir}", "exists and is not a folder"))
-    final = {
-        "gpkg": out_dir / _GPKG_NAME,
-        "items": out_dir / _ITEMS_CSV,
-        "sens": out_dir / _SENSITIVITY_CSV,
-    }
-    tmp = {key: _tmp_path(out_dir, path.name) for key, path in final.items()}
-    try:
-        pyogrio.write_dataframe(items, tmp["gpkg"], layer="vep_items", driver="GPKG")
-        pyogrio.write_dataframe(site, tmp["gpkg"], layer="vep_site", driver="GPKG")
-        items.to_csv(tmp["items"], index=False, encoding="utf-8-sig")
-        sensitivity.to_csv(tmp["sens"], index=False, encoding="utf-8-sig")
-        for key in ("items", "sens", "gpkg"):  # the gpkg last: its presence means success
-            os.replace(tmp[key], final[key])
-    finally:
-        for path in tmp.values():
-            for suffix in ("", "-journal", "-wal", "-shm"):
-                leftover = path.with_name(path.name + suffix)
-                if leftover.exists():
-                    leftover.unlink()
-    return final["gpkg"], final["items"], final["sens"]
+    pyogrio.write_dataframe(items, folder / _GPKG_NAME, layer="vep_items", driver="GPKG")
+    pyogrio.write_dataframe(site, folder / _GPKG_NAME, layer="vep_site", driver="GPKG")
+    items.to_csv(folder / _ITEMS_CSV, index=False, encoding="utf-8-sig")
+    sensitivity.to_csv(folder / _SENSITIVITY_CSV, index=False, encoding="utf-8-sig")
 
 
 def _width(text: str) -> int:
@@ -193,22 +162,32 @@ def _echo_report(
         echo(line)
 
 
-def run_vep(config_path: Path, out_dir: Path, *, echo: Callable[[str], None] = print) -> VepResult:
+def run_vep(
+    config_path: Path,
+    out_dir: Path,
+    *,
+    echo: Callable[[str], None] = print,
+    wait: float = 0.0,
+) -> VepResult:
     """Value one site: read and check ``config_path``, write ``out_dir/vep.gpkg`` and the CSVs.
 
     Every problem of the config (and of the site file) is collected into one InputError before
-    anything is written; the GeoPackage is written to a temporary file and moved into place, so
-    a failed run leaves no half-written ``vep.gpkg``.
+    anything is written. The output folder is checked first, locked while the files are written
+    (``wait``: seconds to wait for another run holding it) and changed in one step (see
+    :mod:`pipeline.runtime.staging`): a failed run leaves an earlier output as it was.
     """
     config_path = Path(config_path)
-    out_dir = Path(out_dir)
+    out_dir = check_out_dir(Path(out_dir), OUTPUT_ENTRIES)
     loaded = load_vep_config(config_path)
     results = compute_items(loaded.config)
     total = math.fsum(r.vep_yuan for r in results)
     sensitivity = rate_sensitivity(loaded.config, results)
-    gpkg, items_csv, sens_csv = _write_outputs(
-        out_dir, _items_frame(results), _site_frame(loaded, results, total), sensitivity
-    )
+    with staged_output(out_dir, OUTPUT_ENTRIES, wait=wait) as tx:
+        _write_outputs(
+            tx.staging, _items_frame(results), _site_frame(loaded, results, total), sensitivity
+        )
+        tx.commit()
+    gpkg, items_csv, sens_csv = (out_dir / n for n in (_GPKG_NAME, _ITEMS_CSV, _SENSITIVITY_CSV))
     _echo_report(loaded, results, total, sensitivity, echo)
     echo(f"wrote {gpkg}, {items_csv}, {sens_csv}")
     return VepResult(
