@@ -194,11 +194,21 @@ def test_lock_between_two_processes(tmp_path):
     finally:
         proc.kill()
         proc.wait()
-    # killed without releasing: the lock stays until its lease runs out (then it is broken)
+    # killed without releasing (kill -9, the OOM killer): on the same machine and in the same PID
+    # namespace the lock names a process that is gone, so it is broken at once
+    with FolderLock(tmp_path):
+        pass
+
+
+def test_lock_of_a_dead_process_elsewhere_waits_for_its_lease(tmp_path):
+    # the same pid and host name, but another boot or PID namespace (another container): the pid
+    # proves nothing there, only the lease counts
+    other = FolderLock(tmp_path).holder.__dict__ | {"pid": 999_999_999, "node": "other-boot:1"}
+    (tmp_path / LOCK_NAME).write_text(json.dumps(other))
     with pytest.raises(FolderLocked):
         FolderLock(tmp_path).acquire()
-    past = time.time() - 61  # as if 61 s had passed: the 60 s lease ran out
-    os.utime(tmp_path / LOCK_NAME, (past, past))
+    mine = FolderLock(tmp_path).holder.__dict__ | {"pid": 999_999_999, "token": "dead"}
+    (tmp_path / LOCK_NAME).write_text(json.dumps(mine))  # same node, process gone
     with FolderLock(tmp_path):
         pass
 

@@ -6,9 +6,13 @@ a claim file of our own is written, then hard-linked to the lock name; ``link`` 
 POSIX file system and NFS, and a lost reply is recognised by the claim's link count being 2
 (the method of Mailman's ``flufl.lock`` and of ``lockfile``'s LinkLockFile).
 
-Liveness is a **lease**, never ``kill(pid, 0)`` (a pid means nothing on another host or in another
+Liveness is a **lease**, not ``kill(pid, 0)`` (a pid means nothing on another host or in another
 PID namespace): a thread renews the lock file's modification time every ``lease / 4`` seconds. A
-lock not renewed for ``lease`` seconds is stale, and the next run breaks it. "Now" is the shared
+lock not renewed for ``lease`` seconds is stale, and the next run breaks it. One exception, so that
+a run killed by ``kill -9`` or the OOM killer does not block the next one for a minute: when the
+lock names the same machine boot, the same PID namespace (Linux: ``/proc/sys/kernel/random/boot_id``
+and ``/proc/self/ns/pid``) and a pid that is gone or now belongs to a process started at another
+time (``/proc/<pid>/stat``), its holder is certainly dead and the lock is broken at once. "Now" is the shared
 file system's clock, read from the modification time of our freshly touched claim file, so two
 hosts with different clocks agree on the lock's age.
 
@@ -60,6 +64,8 @@ class Holder:
     started: str
     token: str
     lease: float
+    node: str = ""  # boot id and PID namespace (Linux), "" elsewhere
+    ticks: str = ""  # the holder process's start time in clock ticks since boot (Linux)
 
     def describe(self) -> str:
         return f"host {self.host}, pid {self.pid}, started {self.started}"
@@ -83,6 +89,8 @@ class FolderLock:
             started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             token=secrets.token_hex(16),
             lease=lease,
+            node=_node(),
+            ticks=_start_ticks(os.getpid()),
         )
         self._claim = (
             self.folder / f"{LOCK_NAME}.{self.holder.host}.{os.getpid()}.{secrets.token_hex(4)}"
@@ -165,7 +173,11 @@ class FolderLock:
         return self._claim.stat().st_mtime
 
     def _is_stale(self, other: Holder | None) -> bool:
-        """Not renewed for its lease (a lock file that cannot be read: for ours)."""
+        """Not renewed for its lease (a lock file that cannot be read: for ours), or held by a
+        process of this machine and PID namespace that is gone."""
+        here = other is not None and other.node and other.node == self.holder.node
+        if here and _start_ticks(other.pid) != other.ticks:
+            return True
         try:
             age = self._now() - self.path.stat().st_mtime
         except FileNotFoundError:
@@ -222,9 +234,30 @@ def read_holder(path: Path) -> Holder | None:
             started=str(data["started"]),
             token=str(data["token"]),
             lease=float(data["lease"]),
+            node=str(data.get("node", "")),
+            ticks=str(data.get("ticks", "")),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _node() -> str:
+    """This machine's boot and PID namespace (Linux), or '' where they cannot be read."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot}:{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return ""
+
+
+def _start_ticks(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot), or '' if there is no such process
+    here (or no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22; the name in () may hold spaces
 
 
 def _describe(path: Path, holder: Holder | None = None) -> str:
