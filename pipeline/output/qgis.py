@@ -27,7 +27,6 @@ import contextlib
 import io
 import json
 import logging
-import re
 import sqlite3
 import xml.etree.ElementTree as ET
 import zipfile
@@ -44,6 +43,7 @@ from pipeline.output.legend import (
     field_aliases,
     fill_years,
 )
+from pipeline.runtime.atomic import final_name
 
 __all__ = ["build_styles", "project_qgz", "read_layers", "style_geopackage", "years_from"]
 
@@ -53,8 +53,6 @@ QGIS_DOCTYPE = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
 QGIS_VERSION = "3.22.16-Białowieża"
 #: name of the project stored in the GeoPackage (and of the .qgs inside the .qgz)
 PROJECT_NAME = "eco_vouchers"
-#: export writes ``.partial-<pid>-eco_vouchers.gpkg`` and renames it: the project names the final file
-_PARTIAL = re.compile(r"^\.partial-\d+-")
 
 
 @dataclass(frozen=True)
@@ -201,7 +199,7 @@ def style_geopackage(gpkg: Path, years: tuple[int, int] | None = None) -> None:
             _write_data_columns(con, layers, years)
             styles = build_styles(con, layers, years)
             _write_layer_styles(con, styles)
-            qgz = project_qgz(con, layers, styles, _final_name(gpkg), years)
+            qgz = project_qgz(con, layers, styles, final_name(gpkg), years)
             _write_project(con, qgz)
     finally:
         con.close()
@@ -421,10 +419,6 @@ def _write_layer_styles(con: sqlite3.Connection, styles) -> None:
         "'QGIS layer styles (written by ecovoucher)', ?)",
         (now,),
     )
-
-
-def _final_name(gpkg: Path) -> str:
-    return _PARTIAL.sub("", gpkg.name)
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ resume cache of finished zonal partitions, input checksums, atomic file replacem
 ahead-of-time compile of the numba kernels (``python -m pipeline.runtime.kernels``; not imported
 here, so that ``-m`` runs it fresh)."""
 
-from pipeline.runtime.atomic import PARTIAL_PREFIX, replacing
+from pipeline.runtime.atomic import PARTIAL_PREFIX, final_name, partial_path, replacing
 from pipeline.runtime.checksums import checksum, prefetch
 from pipeline.runtime.engine import Engine, in_background
 from pipeline.runtime.resume import PartitionCache, cached
@@ -14,7 +14,9 @@ __all__ = [
     "PartitionCache",
     "cached",
     "checksum",
+    "final_name",
     "in_background",
+    "partial_path",
     "prefetch",
     "replacing",
 ]

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 #: temporary files being written are named .partial-<pid>-<thread>-<final name>
 PARTIAL_PREFIX = ".partial-"
+_PARTIAL = re.compile(rf"^{re.escape(PARTIAL_PREFIX)}\d+-\d+-")
+
+
+def partial_path(final: Path) -> Path:
+    """Where :func:`replacing` writes ``final`` before renaming it (this process, this thread)."""
+    final = Path(final)
+    return final.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{threading.get_ident()}-{final.name}")
+
+
+def final_name(path: Path) -> str:
+    """The name a file written by :func:`replacing` will have once renamed (a file's own name when
+    it is not such a temporary file): what a file that names it, such as a QGIS project stored
+    inside it, must say."""
+    return _PARTIAL.sub("", Path(path).name)
 
 
 @contextlib.contextmanager
@@ -19,7 +34,7 @@ def replacing(final: Path) -> Iterator[Path]:
     happens the temporary file is gone afterwards. A reader never sees a half-written file, and
     a failed write never destroys the previous one."""
     final = Path(final)
-    tmp = final.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{threading.get_ident()}-{final.name}")
+    tmp = partial_path(final)
     try:
         yield tmp
         os.replace(tmp, final)
