@@ -27,6 +27,7 @@ RANKS = {
     "__init__": 0,
     "errors": 0,
     "codes": 0,
+    "numbers": 0,
     "geom": 1,
     "runtime": 2,
     "settings": 3,

@@ -118,10 +118,15 @@ def test_csv_and_xlsx_tables(run):
     assert list(demand["县级行政区名称 [name]"]) == ["甲县"]
     supply = pd.read_csv(tables / "top10_supply.csv", encoding="utf-8-sig")
     assert list(supply["县级行政区名称 [name]"]) == ["乙县"]
-    totals = pd.read_csv(tables / "region_totals.csv", encoding="utf-8-sig").set_index("指标 [key]")
-    assert totals.loc["net_ha", "数值 [value]"] == pytest.approx(2345)
-    wb = openpyxl.load_workbook(gpkg.parent / "eco_vouchers_tables.xlsx", read_only=True)
+    totals = pd.read_csv(tables / "region_totals.csv", encoding="utf-8-sig").set_index("键 [key]")
+    assert totals.loc["net_ha", "数值 [value]"] == pytest.approx(2345)  # 5000 − 2655
+    assert totals.loc["net_ha", "指标 [label]"] == "净需求（需求 − 供给）"
+    wb = openpyxl.load_workbook(gpkg.parent / "eco_vouchers_tables.xlsx")
     assert {"县级生态券", "区域汇总", "需求前十", "供给前十"} <= set(wb.sheetnames)
+    sheet = wb["县级生态券"]
+    e = [c.value for c in sheet[1]].index(e_col) + 1
+    assert sorted(sheet.cell(row=r, column=e).value for r in (2, 3)) == [-5000, 2655]
+    assert sheet.cell(row=2, column=e).number_format == "#,##0.00"
 
 
 def test_project_file_beside_the_geopackage(run):

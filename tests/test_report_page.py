@@ -15,14 +15,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline.report_page import (
-    display_tables,
-    html_table,
-    is_synthetic_demo,
-    page_context,
-    render_html,
-    write_tables,
-)
+from pipeline.output.page import html_table, is_synthetic_demo, page_context, render_html
+from pipeline.output.tables import display_tables, write_tables
 
 ALIASES = {
     "county_id": ("县级行政区代码", ""),

@@ -252,9 +252,10 @@ def test_sensitivity_table(tmp_path: Path) -> None:
     assert s.loc["total", "vep_yuan_r_plus_1pp"] == pytest.approx(10_100_000.00, abs=0.01)
     assert s.loc["total", "vep_10k_yuan_r"] == pytest.approx(1_035.0, abs=1e-6)
     # the CSV holds the same table
-    csv = pd.read_csv(result.sensitivity_csv_path, encoding="utf-8-sig", dtype={"item": str})
-    assert list(csv["item"]) == ["1", "2", "total"]
-    assert csv.loc[2, "vep_yuan_r_minus_1pp"] == pytest.approx(10_766_666.67, abs=0.01)
+    # the CSV holds the same table, Chinese headers with the key, money rounded to the fen
+    csv = pd.read_csv(result.sensitivity_csv_path, encoding="utf-8-sig", dtype={"序号 [item]": str})
+    assert list(csv["序号 [item]"]) == ["1", "2", "total"]
+    assert csv.loc[2, "V (元)，r − 1 个百分点 [vep_yuan_r_minus_1pp]"] == 10_766_666.67
 
 
 def test_sensitivity_niujiacun(tmp_path: Path) -> None:
@@ -577,9 +578,13 @@ def test_items_csv_is_utf8_sig_for_excel(tmp_path: Path) -> None:
     data = result.items_csv_path.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     csv = pd.read_csv(result.items_csv_path, encoding="utf-8-sig")
-    assert "物质供给类产品 (园林绿化树木、农副产品)" in set(csv["name"])
-    assert csv["vep_10k_yuan"].sum() == pytest.approx(84_987.997, abs=0.0005)
-    assert list(csv.columns[:4]) == ["item", "name", "category", "method"]
+    assert "物质供给类产品 (园林绿化树木、农副产品)" in set(csv["生态产品 [name]"])
+    # each V in 10⁴ yuan rounded to 0.01: 766.53 + 0.00 + 32,860.00 + 51,361.46 = 84,987.99
+    # (the unrounded total 84,987.997 is in vep.gpkg)
+    assert sorted(csv["V (万元) [vep_10k_yuan]"]) == [0.0, 766.53, 32_860.0, 51_361.46]
+    assert list(csv.columns[:4]) == [
+        "序号 [item]", "生态产品 [name]", "类别 [category]", "核算方法 [method]"
+    ]  # fmt: skip
 
 
 def test_cost_shorthand_list_of_numbers() -> None:

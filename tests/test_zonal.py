@@ -199,3 +199,24 @@ def test_a_level_that_clip_by_rect_cannot_cut_is_cut_exactly(monkeypatch):
     pieces, owner = _pieces(np.array([county]), np.array(["c0"]))
     assert len(pieces) > 1 and set(owner) == {"c0"}
     assert shapely.area(pieces).sum() == pytest.approx(county.area, rel=1e-9)
+
+
+def test_residuals_ignore_no_data_rows_without_a_false_warning(caplog):
+    """County A: class 21 is 10 ha in the base year and 6 ha in the target year, whose other 4 ha
+    are no data (a raster's cells with data in one year only: rows 21 → 0). Base: 6 + 4 = 10 =
+    the class area; target: 6 = the class area. Nothing to add and nothing exceeds."""
+    import logging
+
+    from pipeline.zonal.vector import add_residuals
+
+    class_areas = pd.DataFrame(
+        {"county_id": ["A", "A"], "year": [2010, 2018], "class_code": [21, 21],
+         "area_ha": [10.0, 6.0]}
+    )  # fmt: skip
+    trans = pd.DataFrame(
+        {"county_id": ["A", "A"], "from_code": [21, 21], "to_code": [21, 0], "area_ha": [6.0, 4.0]}
+    )
+    with caplog.at_level(logging.WARNING):
+        out = add_residuals(trans, class_areas, 2010, 2018)
+    assert "exceed" not in caplog.text
+    assert out[["from_code", "to_code", "area_ha"]].values.tolist() == [[21, 0, 4.0], [21, 21, 6.0]]

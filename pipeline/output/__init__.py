@@ -6,7 +6,6 @@ aliases and project (:func:`style_geopackage`; the legend — aliases, titles, c
 from pipeline.output.gpkg import OUTPUT_NAME, summary_table, write_geopackage
 from pipeline.output.qgis import style_geopackage
 from pipeline.output.report import REPORT_ENTRIES, MapsInBackground, write_report
-from pipeline.output.xlsx import write_xlsx
 
 #: every entry a run writes in its output folder: name → whether it is a folder
 OUTPUT_ENTRIES = {OUTPUT_NAME: False, **REPORT_ENTRIES}
@@ -19,5 +18,4 @@ __all__ = [
     "summary_table",
     "write_geopackage",
     "write_report",
-    "write_xlsx",
 ]

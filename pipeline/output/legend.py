@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.numbers import legend_bound
+
 __all__ = [
     "FIELDS",
     "LAYER_TITLES",
@@ -202,27 +204,18 @@ def sequential_bounds(values: np.ndarray, n: int) -> list[float]:
     return bounds
 
 
-def _fmt(x: float) -> str:
-    """A class bound for a legend: thousands separators, no trailing zeros, true minus sign."""
-    if x == int(x) and abs(x) < 1e15:
-        s = f"{int(x):,}"
-    else:
-        s = f"{x:,.6f}".rstrip("0").rstrip(".")
-    return s.replace("-", "−")
-
-
 def class_labels(bounds: list[float], kind: str, words: tuple[str, str, str]) -> list[str]:
     labels = []
     n = len(bounds) - 1
     for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
         if kind == "diverging" and i < n // 2:
-            labels.append(f"{words[0]} {_fmt(-hi)} – {_fmt(-lo)}")
+            labels.append(f"{words[0]} {legend_bound(-hi)} – {legend_bound(-lo)}")
         elif kind == "diverging" and i == n // 2:
-            labels.append(f"{words[1]} {_fmt(lo)} – {_fmt(hi)}")
+            labels.append(f"{words[1]} {legend_bound(lo)} – {legend_bound(hi)}")
         elif kind == "diverging":
-            labels.append(f"{words[2]} {_fmt(lo)} – {_fmt(hi)}")
+            labels.append(f"{words[2]} {legend_bound(lo)} – {legend_bound(hi)}")
         else:
-            labels.append(f"{_fmt(lo)} – {_fmt(hi)}")
+            labels.append(f"{legend_bound(lo)} – {legend_bound(hi)}")
     return labels
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.errors import InputError
+from pipeline.numbers import as_given, display
 from pipeline.vep.config import VepConfig, VepItem, config_problems
 
 _SENSITIVITY_STEP = 0.01  # one percentage point
@@ -74,20 +75,12 @@ class VepResult:
 
 def number_text(x: float) -> str:
     """An input number as given, with thousands separators (1860000 → 1,860,000; 0.0681)."""
-    x = float(x)
-    if x.is_integer() and abs(x) < 1e16:
-        return f"{int(x):,}"
-    text = repr(abs(x))
-    if "e" in text or "." not in text:
-        return repr(x)
-    whole, frac = text.split(".")
-    return f"{'-' if x < 0 else ''}{int(whole):,}.{frac}"
+    return as_given(x)
 
 
 def money_text(x: float) -> str:
     """An amount rounded to the fen for display (-0.00 shown as 0.00)."""
-    text = f"{x:,.2f}"
-    return "0.00" if text == "-0.00" else text
+    return display(x, "yuan", minus="-")
 
 
 def _p(item: VepItem, rate: float | None) -> tuple[float, str]:

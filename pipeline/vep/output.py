@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.numbers import kind_of, rounded
 from pipeline.runtime.staging import check_out_dir, staged_output
 from pipeline.vep.compute import ItemResult, VepResult, compute_items, money_text, rate_sensitivity
 from pipeline.vep.config import LoadedConfig, load_vep_config
@@ -20,6 +21,32 @@ _ITEMS_CSV = "vep_items.csv"
 _SENSITIVITY_CSV = "vep_sensitivity.csv"
 #: what a VEP run writes in its output folder: name → whether it is a folder
 OUTPUT_ENTRIES = {_GPKG_NAME: False, _ITEMS_CSV: False, _SENSITIVITY_CSV: False}
+#: Chinese headers of the CSVs (the column key follows in brackets); values rounded to the fen
+_CSV_LABELS = {
+    "item": "序号",
+    "name": "生态产品",
+    "category": "类别",
+    "method": "核算方法",
+    "rate": "还原利率 r",
+    "years": "收益年限 n",
+    "p_yuan": "收益现值 P (元)",
+    "p_prime_yuan": "无生态产品时的收益 P′ (元)",
+    "vep_yuan": "生态产品价值 V = P − P′ (元)",
+    "p_10k_yuan": "P (万元)",
+    "p_prime_10k_yuan": "P′ (万元)",
+    "vep_10k_yuan": "V (万元)",
+    "formula": "计算式",
+    "note": "说明",
+    "rate_r_minus_1pp": "利率 r − 1 个百分点",
+    "rate_r": "利率 r",
+    "rate_r_plus_1pp": "利率 r + 1 个百分点",
+    "vep_yuan_r_minus_1pp": "V (元)，r − 1 个百分点",
+    "vep_yuan_r": "V (元)，r",
+    "vep_yuan_r_plus_1pp": "V (元)，r + 1 个百分点",
+    "vep_10k_yuan_r_minus_1pp": "V (万元)，r − 1 个百分点",
+    "vep_10k_yuan_r": "V (万元)，r",
+    "vep_10k_yuan_r_plus_1pp": "V (万元)，r + 1 个百分点",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,14 +97,28 @@ def _site_frame(loaded: LoadedConfig, results: list[ItemResult], total: float) -
     return gpd.GeoDataFrame(attrs, geometry=[loaded.site_geometry], crs=loaded.site_crs)
 
 
+def _csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The CSV of a VEP table: Chinese header with the key in brackets, money rounded to the fen
+    (rates kept as given: they are inputs). Full precision stays in vep.gpkg."""
+    out = {}
+    for key in frame.columns:
+        kind = kind_of(key)
+        values = frame[key]
+        if kind in ("yuan", "ha") and pd.api.types.is_numeric_dtype(values):
+            values = values.map(lambda v, k=kind: rounded(v, k))
+        label = _CSV_LABELS.get(key, key)
+        out[f"{label} [{key}]" if label != key else key] = values
+    return pd.DataFrame(out)
+
+
 def _write_outputs(folder: Path, items: pd.DataFrame, site: Any, sensitivity: pd.DataFrame) -> None:
     """Write every output into ``folder`` (the run's staging folder)."""
     import pyogrio
 
     pyogrio.write_dataframe(items, folder / _GPKG_NAME, layer="vep_items", driver="GPKG")
     pyogrio.write_dataframe(site, folder / _GPKG_NAME, layer="vep_site", driver="GPKG")
-    items.to_csv(folder / _ITEMS_CSV, index=False, encoding="utf-8-sig")
-    sensitivity.to_csv(folder / _SENSITIVITY_CSV, index=False, encoding="utf-8-sig")
+    _csv_frame(items).to_csv(folder / _ITEMS_CSV, index=False, encoding="utf-8-sig")
+    _csv_frame(sensitivity).to_csv(folder / _SENSITIVITY_CSV, index=False, encoding="utf-8-sig")
 
 
 def _width(text: str) -> int:

@@ -93,6 +93,7 @@ from pipeline.codes import CROPLAND_SUBCODES, RESDC_CLASSES
 from pipeline.errors import InputError, Problem
 from pipeline.geom.crs import is_equal_area, same_coordinates
 from pipeline.ingest.grids import Grid, describe_grid, open_grid
+from pipeline.numbers import as_given
 from pipeline.runtime.atomic import replacing
 from pipeline.runtime.engine import Engine
 from pipeline.zonal.vector import NO_DATA, ZonalResult, add_residuals, sum_parts
@@ -542,7 +543,7 @@ def _histogram(
         for v, n in p["unknown"].items():
             unknown[v] = unknown.get(v, 0) + n
     if unknown:
-        listing = ", ".join(f"{_fmt(v)} ({n:,} px)" for v, n in sorted(unknown.items())[:30])
+        listing = ", ".join(f"{as_given(v)} ({n:,} px)" for v, n in sorted(unknown.items())[:30])
         raise InputError(
             f"pixel values that are no RESDC code inside the counties: {listing}. Valid codes: "
             f"{', '.join(map(str, RESDC_CLASSES))} (and 111–114, 121–124); 0 and the file's "
@@ -551,10 +552,6 @@ def _histogram(
             where=" / ".join(f"landuse {g.year} ({g.path})" for g in grids),
         )
     return total, frac
-
-
-def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else repr(v)
 
 
 def _band_task(
