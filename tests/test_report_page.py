@@ -164,3 +164,32 @@ def test_no_banner_for_real_data(tables):
 def test_html_table_limits_rows_and_says_so(tables):
     view = html_table(tables["county_vouchers"], limit=2)
     assert len(view["rows"]) == 2 and "共 3 条" in view["note"]
+
+
+def test_tables_name_other_legends_and_group_the_matrix(tmp_path):
+    """Base year RESDC (21 有林地, 10 ha), target year 三调 (0301 乔木林地, 8 ha): the land-use
+    table names the legend and the class, k comes per legend; the two legends meet in their
+    groups: forest → forest 8 ha, forest → built-up 2 ha (row total 10 = the base area)."""
+    class_areas = pd.DataFrame(
+        {"county_id": ["110101"] * 2, "year": [2010, 2018], "legend": ["resdc", "sandiao"],
+         "class_code": ["21", "0301"], "area_ha": [10.0, 8.0]}
+    )  # fmt: skip
+    transitions = pd.DataFrame(
+        {"county_id": ["110101"] * 2, "from_code": ["21", "21"], "to_code": ["0301", "0501"],
+         "from_legend": ["resdc"] * 2, "to_legend": ["sandiao"] * 2,
+         "from_group": ["forest", "forest"], "to_group": ["forest", "built-up"],
+         "area_ha": [8.0, 2.0]}
+    )  # fmt: skip
+    legend_k = {"resdc": {"21": 1.0}, "sandiao": {"0301": 1.0}}
+    tables = display_tables(
+        counties(), TOTALS, YEARS, ALIASES, class_areas=class_areas, transitions=transitions,
+        legend_k=legend_k,
+    )  # fmt: skip
+    land = tables["land_use_by_class"].frame.set_index(["legend", "class_code"])
+    assert land.loc[("sandiao", "0301"), "class_name"] == "乔木林地"
+    assert land.loc[("sandiao", "0301"), "sf_target_ha"] == 8.0  # 8 ha × k 1.0
+    matrix = tables["transitions_by_class"].frame.set_index("from")
+    assert matrix.loc["2010年 林地", "to_forest"] == 8.0
+    assert matrix.loc["2010年 林地", "to_built-up"] == 2.0
+    assert matrix.loc["2010年 林地", "row_total"] == 10.0
+    assert list(tables["coefficients"].frame["legend"]) == ["resdc", "sandiao"]
