@@ -1,12 +1,15 @@
 """Drives the EcoVoucher QGIS plugin in a real, headless QGIS (run with Debian's /usr/bin/python3,
 never inside the pytest process; see tests/test_qgis_plugin.py).
 
-    QT_QPA_PLATFORM=offscreen /usr/bin/python3 qgis_plugin_driver.py PROFILE ZIP PLAN.json OUT.json
+    QT_QPA_PLATFORM=offscreen /usr/bin/python3 qgis_plugin_driver.py PROFILE PLAN.json OUT.json
 
-Starts QGIS with a fresh profile folder PROFILE, installs the plugin zip into the profile's plugin
-folder with QGIS's own installer code (as Plugins ▸ Install from ZIP does), starts it as QGIS
-starts a Processing plugin, then runs the steps of PLAN (a JSON list) and writes what it saw to
-OUT.json. Steps:
+Starts QGIS with a fresh profile folder PROFILE, runs the steps of PLAN (a JSON list) and writes
+what it saw to OUT.json. Steps:
+
+- ``{"op": "language", "lang": "zh"}``: QGIS's interface language (Settings ▸ Options ▸ General);
+- ``{"op": "install", "zip": …}``: installs the plugin zip into the profile's plugin folder with
+  QGIS's own installer code (as Plugins ▸ Install from ZIP does) and starts it as QGIS starts a
+  Processing plugin;
 
 - ``{"op": "algorithms", "lang": "zh"}``: the provider's algorithms, their names and parameters;
 - ``{"op": "run", "alg": …, "params": {…}, "layers": {NAME: [uri, provider]}, "cancel_on_stage":
@@ -57,21 +60,21 @@ class Feedback(QgsProcessingFeedback):
         self.progress: list[float] = []
         self.progressChanged.connect(self.progress.append)
 
-    def setProgressText(self, text):  # noqa: N802 (QGIS's name)
+    def setProgressText(self, text):
         self.texts.append(text)
         if self.cancel_on_stage and self.cancel_on_stage in text:
             self.cancel()
         super().setProgressText(text)
 
-    def pushInfo(self, info):  # noqa: N802
+    def pushInfo(self, info):
         self.log.append(info)
         super().pushInfo(info)
 
-    def pushWarning(self, warning):  # noqa: N802
+    def pushWarning(self, warning):
         self.log.append("WARNING " + warning)
         super().pushWarning(warning)
 
-    def reportError(self, error, fatalError=False):  # noqa: N802, N803
+    def reportError(self, error, fatalError=False):
         self.log.append("ERROR " + error)
         super().reportError(error, fatalError)
 
@@ -168,7 +171,9 @@ def op_run(step: dict) -> dict:
     out: dict = {}
     t0 = time.monotonic()
     try:
-        out["results"] = {k: str(v) for k, v in processing.run(step["alg"], params, feedback=feedback).items()}
+        out["results"] = {
+            k: str(v) for k, v in processing.run(step["alg"], params, feedback=feedback).items()
+        }
         out["ok"] = True
     except Exception as exc:
         out["ok"] = False
@@ -216,11 +221,23 @@ def op_render(step: dict) -> dict:
     return {"layers": [lyr.name() for lyr in layers], "png": step["png"]}
 
 
-OPS = {"algorithms": op_algorithms, "run": op_run, "render": op_render, "clear": op_clear}
+def op_language(step: dict) -> dict:
+    set_language(step["lang"])
+    return {}
 
 
-def main(zip_path: str, plan: list[dict]) -> list[dict]:
-    results = [{"op": "install", **install(zip_path)}]
+OPS = {
+    "algorithms": op_algorithms,
+    "run": op_run,
+    "render": op_render,
+    "clear": op_clear,
+    "language": op_language,
+    "install": lambda step: install(step["zip"]),
+}
+
+
+def main(plan: list[dict]) -> list[dict]:
+    results = []
     for step in plan:
         try:
             results.append({"op": step["op"], **OPS[step["op"]](step)})
@@ -231,7 +248,7 @@ def main(zip_path: str, plan: list[dict]) -> list[dict]:
 
 
 if __name__ == "__main__":
-    profile, zip_file, plan_file, out_file = sys.argv[1:5]
+    profile, plan_file, out_file = sys.argv[1:4]
     app = QgsApplication([], False, profile)
     app.initQgis()
     from processing.core.Processing import Processing
@@ -239,7 +256,7 @@ if __name__ == "__main__":
     Processing.initialize()
     with open(plan_file, encoding="utf-8") as f:
         steps = json.load(f)
-    result = main(zip_file, steps)
+    result = main(steps)
     with open(out_file, "w", encoding="utf-8") as f:
         json.dump(result, f, ensure_ascii=False, indent=1)
     app.exitQgis()
