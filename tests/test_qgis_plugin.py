@@ -97,6 +97,11 @@ def session(tmp_path_factory) -> dict:
                   "params": {**files, "OUT_FOLDER": str(tmp / "out files"), "LOAD": 0}},
         "render": {"op": "render", "png": str(tmp / "render.png")},
         "clear": {"op": "clear"},
+        "demo": {"op": "run", "alg": "ecovoucher:demo",
+                 "params": {"PROVINCES": "北京市", "POLYGONS": 400, "CACHE": str(tmp / "demo data"),
+                            "OUT_FOLDER": str(tmp / "out demo"), "LOAD": 0}},
+        "render_demo": {"op": "render", "png": str(tmp / "render demo.png")},
+        "clear_demo": {"op": "clear"},
         "layers": {"op": "run", "alg": "ecovoucher:run", "layers": _layers(case),
                    "subset": {"COUNTIES": '"adcode" IS NOT NULL'},  # filtered: written out first
                    "params": {**LAYER_VALUES, "OUT_FOLDER": str(tmp / "out 图层"), "LOAD": 2}},
@@ -184,7 +189,10 @@ def test_run_from_files_equals_the_cli_and_loads_styled_layers(session, tmp_path
     assert cv["aliases"]["voucher_ha"] == "动态生态券 E (hm²)"
     assert "M_0 2010年标准林面积" in cv["styles"]  # the project's other styles came along
     assert all(t["valid"] for t in tables["children"])
-    assert {t["name"] for t in tables["children"]} >= {"各类用地面积 class_areas", "汇总与来源 summary"}
+    assert {t["name"] for t in tables["children"]} >= {
+        "各类用地面积 class_areas",
+        "汇总与来源 summary",
+    }
 
 
 def test_render_of_the_loaded_layers(session):
@@ -197,7 +205,9 @@ def test_run_from_layers_writes_catalog_and_config_and_equals_the_files_run(sess
     step = session["layers"]
     assert step["ok"], step.get("error")
     out = Path(step["results"]["OUT_FOLDER"])
-    assert _vouchers(out / "eco_vouchers.gpkg") == _vouchers(Path(session["files"]["results"]["GPKG"]))
+    assert _vouchers(out / "eco_vouchers.gpkg") == _vouchers(
+        Path(session["files"]["results"]["GPKG"])
+    )
     import yaml
 
     catalog = yaml.safe_load((out / "catalog.yaml").read_text("utf-8"))
@@ -262,3 +272,14 @@ def test_vep_of_a_site(session):
     assert step["ok"], step.get("error")
     items = pyogrio.read_dataframe(step["results"]["GPKG"], layer="vep_items", read_geometry=False)
     assert len(items) > 0
+
+
+def test_demo_runs_and_draws(session):
+    step = session["demo"]
+    assert step["ok"], step.get("error")
+    # 北京市 has 16 county-level districts
+    assert len(_vouchers(Path(step["results"]["GPKG"]))) == 16
+    render = session["render_demo"]
+    # the demo's config clears a market: its trades are drawn over the vouchers
+    assert render["layers"] == ["生态券交易 trades", "县级生态券 county_vouchers"]
+    assert Path(render["png"]).stat().st_size > 10000

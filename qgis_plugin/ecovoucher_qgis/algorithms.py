@@ -189,10 +189,15 @@ class DemoAlgorithm(_Algorithm):
             )
         )
         self.addParameter(
-            QgsProcessingParameterString("DEMO_PROVINCES", tr("DEMO_PROVINCES"), None, False, True)
+            QgsProcessingParameterString("PROVINCES", tr("DEMO_PROVINCES"), None, False, True)
         )
         p = QgsProcessingParameterNumber(
             "POLYGONS", tr("POLYGONS"), QgsProcessingParameterNumber.Integer, 0, True, 0
+        )
+        p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(p)
+        p = QgsProcessingParameterFile(
+            "CACHE", tr("CACHE"), QgsProcessingParameterFile.Folder, optional=True
         )
         p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(p)
@@ -206,18 +211,15 @@ class DemoAlgorithm(_Algorithm):
         self._folder = Path(self.parameterAsString(parameters, "OUT_FOLDER", context))
         self._args = ["--out", str(self._folder),
                       "--format", self.FORMATS[self.parameterAsEnum(parameters, "FORMAT", context)]]  # fmt: skip
-        provinces = [
-            p
-            for p in inputs._SPLIT.split(
-                self.parameterAsString(parameters, "DEMO_PROVINCES", context) or ""
-            )
-            if p
-        ]
+        provinces = inputs.split_list(self.parameterAsString(parameters, "PROVINCES", context))
         if provinces:
             self._args += ["--provinces", *provinces]
         polygons = self.parameterAsInt(parameters, "POLYGONS", context)
         if polygons > 0:
             self._args += ["--polygons", str(polygons)]
+        cache = self.parameterAsFile(parameters, "CACHE", context)
+        if cache:
+            self._args += ["--cache", cache]
         self._args += self._workers(parameters, context)
         self._load = self.parameterAsEnum(parameters, "LOAD", context)
         self._gpkg = self._folder / "eco_vouchers.gpkg"

@@ -49,6 +49,11 @@ LEGENDS = [
 _SPLIT = re.compile(r"[,，、;；\s]+")
 
 
+def split_list(text: str | None) -> list[str]:
+    """Provinces or county codes as typed: separated by commas (also 、，；) or spaces."""
+    return [item for item in _SPLIT.split(text or "") if item]
+
+
 def _advanced(param):
     param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
     return param
@@ -236,12 +241,8 @@ def _config(alg, parameters, context, feedback, folder: Path) -> dict:
     base = alg.parameterAsInt(parameters, "BASE_YEAR", context)
     target = alg.parameterAsInt(parameters, "TARGET_YEAR", context)
     config: dict = {}
-    provinces = [
-        p for p in _SPLIT.split(alg.parameterAsString(parameters, "PROVINCES", context) or "") if p
-    ]
-    county_ids = [
-        c for c in _SPLIT.split(alg.parameterAsString(parameters, "COUNTY_IDS", context) or "") if c
-    ]
+    provinces = split_list(alg.parameterAsString(parameters, "PROVINCES", context))
+    county_ids = split_list(alg.parameterAsString(parameters, "COUNTY_IDS", context))
     if provinces or county_ids:
         config["study_area"] = {}
         if provinces:

@@ -114,6 +114,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Land-use polygons per year (0: the demo's default)",
         "每年土地利用图斑数（0：演示默认值）",
     ),
+    "CACHE": (
+        "Folder for the demo data (empty: .cache/demo in the EcoVoucher folder)",
+        "演示数据文件夹（留空：EcoVoucher 目录下的 .cache/demo）",
+    ),
     "VEP_CONFIG": ("VEP configuration (YAML)", "VEP 配置文件（YAML）"),
     # outputs
     "GPKG": ("Eco-vouchers GeoPackage", "生态券 GeoPackage"),
