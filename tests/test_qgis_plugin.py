@@ -17,39 +17,15 @@ from pathlib import Path
 
 import pyogrio
 import pytest
+from qgis_support import QGIS_ENV, QGIS_PYTHON, needs_qgis, qgis_check
 
 from conftest import write_case
 
 ROOT = Path(__file__).resolve().parents[1]
-QGIS_PYTHON = "/usr/bin/python3"
 DRIVER = Path(__file__).with_name("qgis_plugin_driver.py")
-
-
-def _qgis_check() -> Path | None:
-    """shared/tools/qgis_check.py: beside the clone (CI) or above the worktree."""
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "tools" / "qgis_check.py"
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def _has_qgis() -> bool:
-    try:
-        return (
-            subprocess.run(
-                [QGIS_PYTHON, "-c", "import qgis.core"], capture_output=True, timeout=120
-            ).returncode
-            == 0
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _has_qgis(), reason="QGIS (python3-qgis) not installed")
+pytestmark = needs_qgis
 ENV = {
-    **os.environ,
-    "QT_QPA_PLATFORM": "offscreen",
+    **QGIS_ENV,
     # the command the plugin runs: this checkout's, through the Python running the tests
     "ECOVOUCHER_EXE": os.environ.get("QTEST_EXE") or shlex.join([sys.executable, "-m", "pipeline"]),
 }
@@ -234,7 +210,7 @@ def test_run_from_layers_writes_catalog_and_config_and_equals_the_files_run(sess
 
 
 def test_outputs_pass_the_qgis_check(session, tmp_path):
-    check = _qgis_check()
+    check = qgis_check()
     if check is None:
         pytest.skip("shared/tools/qgis_check.py not found")
     gpkg = Path(session["layers"]["results"]["GPKG"])

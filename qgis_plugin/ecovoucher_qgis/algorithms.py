@@ -13,7 +13,6 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputFile,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
@@ -38,6 +37,7 @@ class _Algorithm(QgsProcessingAlgorithm):
         self._folder: Path | None = None
         self._gpkg: Path | None = None
         self._load = loading.NOTHING
+        self._results: dict[str, str] = {}
 
     def name(self) -> str:
         return self.ID
@@ -63,11 +63,29 @@ class _Algorithm(QgsProcessingAlgorithm):
         )
 
     def _add_workers(self) -> None:
-        p = QgsProcessingParameterNumber(
-            "WORKERS", tr("WORKERS"), QgsProcessingParameterNumber.Integer, 0, True, 0
+        self.addParameter(
+            inputs.advanced(
+                QgsProcessingParameterNumber(
+                    "WORKERS", tr("WORKERS"), QgsProcessingParameterNumber.Integer, 0, True, 0
+                )
+            )
         )
-        p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(p)
+
+    def _add_outputs(self, *names: str) -> None:
+        for name in names:
+            self.addOutput(QgsProcessingOutputFile(name, tr(name)))
+
+    def _set_output_folder(self, parameters, context, gpkg: str) -> None:
+        """The output folder, the GeoPackage the command writes there, and what to load."""
+        self._folder = Path(self.parameterAsString(parameters, "OUT_FOLDER", context))
+        self._gpkg = self._folder / gpkg
+        self._results = {"OUT_FOLDER": str(self._folder), "GPKG": str(self._gpkg)}
+        if gpkg == "eco_vouchers.gpkg":
+            self._results["PROJECT"] = str(self._folder / "eco_vouchers.qgz")
+
+    def processAlgorithm(self, parameters, context, feedback):
+        self._execute(feedback)
+        return dict(self._results)
 
     def _workers(self, parameters, context) -> list[str]:
         n = self.parameterAsInt(parameters, "WORKERS", context)
@@ -133,7 +151,7 @@ class ValidateAlgorithm(_Algorithm):
     def processAlgorithm(self, parameters, context, feedback):
         self._execute(feedback)
         feedback.pushInfo(tr("msg.validate_ok"))
-        return {"VALID": True}
+        return {}
 
 
 class RunAlgorithm(_Algorithm):
@@ -144,38 +162,23 @@ class RunAlgorithm(_Algorithm):
         self._add_workers()
         self._add_out_folder()
         self._add_load()
-        self.addOutput(QgsProcessingOutputFile("GPKG", tr("GPKG")))
-        self.addOutput(QgsProcessingOutputFile("PROJECT", tr("PROJECT")))
-        self.addOutput(QgsProcessingOutputFile("CATALOG_FILE", tr("CATALOG_FILE")))
-        self.addOutput(QgsProcessingOutputFile("CONFIG_FILE", tr("CONFIG_FILE")))
+        self._add_outputs("GPKG", "PROJECT", "CATALOG_FILE", "CONFIG_FILE")
 
     def prepareAlgorithm(self, parameters, context, feedback):
-        self._folder = Path(self.parameterAsString(parameters, "OUT_FOLDER", context))
+        self._set_output_folder(parameters, context, "eco_vouchers.gpkg")
         self._folder.mkdir(parents=True, exist_ok=True)
-        self._catalog, self._config = inputs.write_inputs(
-            self, parameters, context, feedback, self._folder
-        )
+        catalog, config = inputs.write_inputs(self, parameters, context, feedback, self._folder)
+        self._results.update(CATALOG_FILE=str(catalog), CONFIG_FILE=str(config))
         self._args = [
-            "--catalog", str(self._catalog), "--config", str(self._config), "--out", str(self._folder),
+            "--catalog", str(catalog), "--config", str(config), "--out", str(self._folder),
             *self._workers(parameters, context),
         ]  # fmt: skip
         self._load = self.parameterAsEnum(parameters, "LOAD", context)
-        self._gpkg = self._folder / "eco_vouchers.gpkg"
         feedback.pushInfo(
-            tr("msg.wrote_inputs", catalog=str(self._catalog), config=str(self._config),
+            tr("msg.wrote_inputs", catalog=str(catalog), config=str(config),
                command=_repeat(self.COMMAND, self._args))
         )  # fmt: skip
         return True
-
-    def processAlgorithm(self, parameters, context, feedback):
-        self._execute(feedback)
-        return {
-            "OUT_FOLDER": str(self._folder),
-            "GPKG": str(self._gpkg),
-            "PROJECT": str(self._folder / "eco_vouchers.qgz"),
-            "CATALOG_FILE": str(self._catalog),
-            "CONFIG_FILE": str(self._config),
-        }
 
 
 class DemoAlgorithm(_Algorithm):
@@ -191,24 +194,27 @@ class DemoAlgorithm(_Algorithm):
         self.addParameter(
             QgsProcessingParameterString("PROVINCES", tr("DEMO_PROVINCES"), None, False, True)
         )
-        p = QgsProcessingParameterNumber(
-            "POLYGONS", tr("POLYGONS"), QgsProcessingParameterNumber.Integer, 0, True, 0
+        self.addParameter(
+            inputs.advanced(
+                QgsProcessingParameterNumber(
+                    "POLYGONS", tr("POLYGONS"), QgsProcessingParameterNumber.Integer, 0, True, 0
+                )
+            )
         )
-        p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(p)
-        p = QgsProcessingParameterFile(
-            "CACHE", tr("CACHE"), QgsProcessingParameterFile.Folder, optional=True
+        self.addParameter(
+            inputs.advanced(
+                QgsProcessingParameterFile(
+                    "CACHE", tr("CACHE"), QgsProcessingParameterFile.Folder, optional=True
+                )
+            )
         )
-        p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(p)
         self._add_workers()
         self._add_out_folder()
         self._add_load()
-        self.addOutput(QgsProcessingOutputFile("GPKG", tr("GPKG")))
-        self.addOutput(QgsProcessingOutputFile("PROJECT", tr("PROJECT")))
+        self._add_outputs("GPKG", "PROJECT")
 
     def prepareAlgorithm(self, parameters, context, feedback):
-        self._folder = Path(self.parameterAsString(parameters, "OUT_FOLDER", context))
+        self._set_output_folder(parameters, context, "eco_vouchers.gpkg")
         self._args = ["--out", str(self._folder),
                       "--format", self.FORMATS[self.parameterAsEnum(parameters, "FORMAT", context)]]  # fmt: skip
         provinces = inputs.split_list(self.parameterAsString(parameters, "PROVINCES", context))
@@ -222,16 +228,7 @@ class DemoAlgorithm(_Algorithm):
             self._args += ["--cache", cache]
         self._args += self._workers(parameters, context)
         self._load = self.parameterAsEnum(parameters, "LOAD", context)
-        self._gpkg = self._folder / "eco_vouchers.gpkg"
         return True
-
-    def processAlgorithm(self, parameters, context, feedback):
-        self._execute(feedback)
-        return {
-            "OUT_FOLDER": str(self._folder),
-            "GPKG": str(self._gpkg),
-            "PROJECT": str(self._folder / "eco_vouchers.qgz"),
-        }
 
 
 class VepAlgorithm(_Algorithm):
@@ -244,7 +241,7 @@ class VepAlgorithm(_Algorithm):
         self.addOutput(QgsProcessingOutputFile("GPKG", tr("VEP_GPKG")))
 
     def prepareAlgorithm(self, parameters, context, feedback):
-        self._folder = Path(self.parameterAsString(parameters, "OUT_FOLDER", context))
+        self._set_output_folder(parameters, context, "vep.gpkg")
         config = self.parameterAsFile(parameters, "CONFIG", context)
         self._args = ["--config", config, "--out", str(self._folder)]
         self._load = (
@@ -252,12 +249,7 @@ class VepAlgorithm(_Algorithm):
             if self.parameterAsEnum(parameters, "LOAD", context) == 0
             else loading.NOTHING
         )
-        self._gpkg = self._folder / "vep.gpkg"
         return True
-
-    def processAlgorithm(self, parameters, context, feedback):
-        self._execute(feedback)
-        return {"OUT_FOLDER": str(self._folder), "GPKG": str(self._gpkg)}
 
 
 ALGORITHMS = [ValidateAlgorithm, RunAlgorithm, DemoAlgorithm, VepAlgorithm]

@@ -54,7 +54,8 @@ def split_list(text: str | None) -> list[str]:
     return [item for item in _SPLIT.split(text or "") if item]
 
 
-def _advanced(param):
+def advanced(param):
+    """``param`` shown under *Advanced parameters*."""
     param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
     return param
 
@@ -93,7 +94,7 @@ def add_parameters(alg) -> None:
             )
         )
         alg.addParameter(
-            _advanced(
+            advanced(
                 QgsProcessingParameterEnum(
                     f"{which}_LEGEND", tr(f"{which}_LEGEND"), LEGENDS, False, 0, True
                 )
@@ -132,12 +133,12 @@ def add_parameters(alg) -> None:
         QgsProcessingParameterString("COUNTY_IDS", tr("COUNTY_IDS"), None, False, True)
     )
     alg.addParameter(
-        _advanced(
+        advanced(
             QgsProcessingParameterFile("COEFFICIENTS", tr("COEFFICIENTS"), extension="yaml", **opt)
         )
     )
     alg.addParameter(
-        _advanced(
+        advanced(
             QgsProcessingParameterVectorLayer(
                 "COEFF_TABLE", tr("COEFF_TABLE"), [QgsProcessing.TypeVector], **opt
             )
@@ -145,10 +146,10 @@ def add_parameters(alg) -> None:
     )
     for name, default in (("COEFF_CODE_FIELD", "code"), ("COEFF_K_FIELD", "k")):
         alg.addParameter(
-            _advanced(QgsProcessingParameterField(name, tr(name), default, "COEFF_TABLE", **opt))
+            advanced(QgsProcessingParameterField(name, tr(name), default, "COEFF_TABLE", **opt))
         )
     alg.addParameter(
-        _advanced(QgsProcessingParameterCrs("EQUAL_AREA_CRS", tr("EQUAL_AREA_CRS"), None, True))
+        advanced(QgsProcessingParameterCrs("EQUAL_AREA_CRS", tr("EQUAL_AREA_CRS"), None, True))
     )
 
 
@@ -160,31 +161,18 @@ def _given(parameters: dict, name: str) -> bool:
 def write_inputs(alg, parameters, context, feedback, folder: Path) -> tuple[Path, Path]:
     """The catalog and config to run: the files given, else ``folder/catalog.yaml`` and
     ``folder/config.yaml`` written from the layers and values."""
-    if _given(parameters, "CATALOG"):
-        catalog = Path(alg.parameterAsFile(parameters, "CATALOG", context))
-    else:
-        catalog = folder / "catalog.yaml"
-        data = _catalog(alg, parameters, context, feedback, folder)
+    written = []
+    for name, build, what in (("CATALOG", _catalog, "Data catalog"), ("CONFIG", _config, "Run configuration")):  # fmt: skip
+        if _given(parameters, name):
+            written.append(Path(alg.parameterAsFile(parameters, name, context)))
+            continue
+        path = folder / f"{name.lower()}.yaml"
+        data = build(alg, parameters, context, feedback, folder)
         folder.mkdir(parents=True, exist_ok=True)
-        catalog.write_text(
-            yamlout.dump(
-                data, "Data catalog written by the EcoVoucher QGIS plugin (README, 'Catalog')."
-            ),
-            encoding="utf-8",
-        )
-    if _given(parameters, "CONFIG"):
-        config = Path(alg.parameterAsFile(parameters, "CONFIG", context))
-    else:
-        config = folder / "config.yaml"
-        data = _config(alg, parameters, context, feedback, folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        config.write_text(
-            yamlout.dump(
-                data, "Run configuration written by the EcoVoucher QGIS plugin (README, 'Config')."
-            ),
-            encoding="utf-8",
-        )
-    return catalog, config
+        header = f"{what} written by the EcoVoucher QGIS plugin (README, '{name.title()}')."
+        path.write_text(yamlout.dump(data, header), encoding="utf-8")
+        written.append(path)
+    return written[0], written[1]
 
 
 def _catalog(alg, parameters, context, feedback, folder: Path) -> dict:
@@ -344,21 +332,27 @@ def _landuse_source(layer, code_field: str, folder: Path, name: str, feedback) -
         or layer.geometryType() != QgsWkbTypes.PolygonGeometry
     ):
         raise QgsProcessingException(tr("msg.not_polygons", layer=layer.name()))
-    names = layer.fields().names()
-    if code_field not in names:
-        raise QgsProcessingException(
-            tr(
-                "msg.no_field",
-                layer=layer.name(),
-                field=code_field,
-                what="code_field",
-                fields=", ".join(names),
-            )
-        )
+    _require_fields(layer, {"code_field": code_field})
     entry = _vector_source(layer, folder, name, feedback)
     entry["format"] = "vector"
     entry["code_field"] = code_field
     return entry
+
+
+def _require_fields(layer, fields: dict[str, str]) -> None:
+    """Each ``{what: field}`` must be a field of ``layer``; else an error listing its fields."""
+    names = layer.fields().names()
+    for what, field in fields.items():
+        if field not in names:
+            raise QgsProcessingException(
+                tr(
+                    "msg.no_field",
+                    layer=layer.name(),
+                    field=field,
+                    what=what,
+                    fields=", ".join(names),
+                )
+            )
 
 
 def _cell(value, whole: bool = False):
@@ -378,18 +372,7 @@ def _socio(alg, parameters, context, folder: Path) -> dict:
         for key, name, default in (("id_field", "SOCIO_ID_FIELD", "code"), ("year_field", "SOCIO_YEAR_FIELD", "year"),
                                    ("gdp_field", "SOCIO_GDP_FIELD", "gdp"), ("population_field", "SOCIO_POP_FIELD", "pop"))
     }  # fmt: skip
-    names = layer.fields().names()
-    for key, field in fields.items():
-        if field not in names:
-            raise QgsProcessingException(
-                tr(
-                    "msg.no_field",
-                    layer=layer.name(),
-                    field=field,
-                    what=key,
-                    fields=", ".join(names),
-                )
-            )
+    _require_fields(layer, fields)
     out = folder / "inputs" / "socioeconomic.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     columns = list(fields.values())
@@ -412,18 +395,7 @@ def _coefficients(alg, parameters, context, folder: Path) -> str:
     layer = alg.parameterAsVectorLayer(parameters, "COEFF_TABLE", context)
     code_field = alg.parameterAsString(parameters, "COEFF_CODE_FIELD", context) or "code"
     k_field = alg.parameterAsString(parameters, "COEFF_K_FIELD", context) or "k"
-    names = layer.fields().names()
-    for what, field in (("code", code_field), ("k", k_field)):
-        if field not in names:
-            raise QgsProcessingException(
-                tr(
-                    "msg.no_field",
-                    layer=layer.name(),
-                    field=field,
-                    what=what,
-                    fields=", ".join(names),
-                )
-            )
+    _require_fields(layer, {"code": code_field, "k": k_field})
     classes = {}
     for feature in layer.getFeatures():
         code, k = _cell(feature[code_field], whole=True), _cell(feature[k_field])
