@@ -236,6 +236,7 @@ class _Relay:
     def __init__(self, feedback) -> None:
         self.feedback = feedback
         self.stage = None
+        self.text = None
 
     def stdout(self, line: str) -> None:
         if line.strip():
@@ -246,9 +247,11 @@ class _Relay:
         if event is not None:
             self.feedback.setProgress(overall_percent(event))
             message = str(event.get("message") or event.get("stage") or "")
-            if event.get("stage") != self.stage:
-                self.stage = event.get("stage")
+            if message != self.text:  # the dialog's text: what runs now
+                self.text = message
                 self.feedback.setProgressText(message)
+            if event.get("stage") != self.stage:  # the log: one line a stage
+                self.stage = event.get("stage")
                 self.feedback.pushInfo(f"[{self.stage}] {message}")
             return
         m = _LOG_LINE.match(line)
