@@ -15,7 +15,8 @@ what it saw to OUT.json. Steps:
 - ``{"op": "run", "alg": …, "params": {…}, "layers": {NAME: [uri, provider]}, "cancel_on_stage":
   …}``: loads the layers into the project, passes them as the parameters NAME, runs
   ``processing.run`` and reports the results or the error, the log, and the layers it added;
-- ``{"op": "render", "png": …}``: renders the project's map layers to a PNG.
+- ``{"op": "render", "png": …}``: renders the project's map layers to a PNG;
+- ``{"op": "setting", "command": …, "env": null}``: the provider's setting (and ECOVOUCHER_EXE).
 """
 
 from __future__ import annotations
@@ -221,6 +222,21 @@ def op_render(step: dict) -> dict:
     return {"layers": [lyr.name() for lyr in layers], "png": step["png"]}
 
 
+def op_setting(step: dict) -> dict:
+    """Settings ▸ Options ▸ Processing ▸ Providers ▸ EcoVoucher: the command; with ``"env":
+    null`` also without ECOVOUCHER_EXE (which overrides the setting)."""
+    from processing.core.ProcessingConfig import ProcessingConfig
+
+    ProcessingConfig.setSettingValue("ECOVOUCHER_COMMAND", step["command"])
+    if "env" in step:
+        if step["env"] is None:
+            os.environ.pop("ECOVOUCHER_EXE", None)
+        else:
+            os.environ["ECOVOUCHER_EXE"] = step["env"]
+    groups = ProcessingConfig.getSettings()
+    return {"group": [s.name for s in groups.get("EcoVoucher", [])]}
+
+
 def op_language(step: dict) -> dict:
     set_language(step["lang"])
     return {}
@@ -232,6 +248,7 @@ OPS = {
     "render": op_render,
     "clear": op_clear,
     "language": op_language,
+    "setting": op_setting,
     "install": lambda step: install(step["zip"]),
 }
 

@@ -86,6 +86,8 @@ def session(tmp_path_factory) -> dict:
                            "OUT_FOLDER": str(tmp / "out bad"), "LOAD": 0}},
         "cancel": {"op": "run", "alg": "ecovoucher:run", "cancel_on_stage": "zonal",
                    "params": {**files, "OUT_FOLDER": str(tmp / "out cancel"), "LOAD": 0}},
+        # the command from the provider's setting, without ECOVOUCHER_EXE
+        "setting": {"op": "setting", "command": ENV["ECOVOUCHER_EXE"], "env": None},
         "validate": {"op": "run", "alg": "ecovoucher:validate", "params": files},
         "validate_bad": {"op": "run", "alg": "ecovoucher:validate",
                          "params": {"CATALOG": str(bad_catalog), "CONFIG": str(bad_config)}},
@@ -230,7 +232,15 @@ def test_bad_input_shows_the_clis_message_not_a_traceback(session):
     assert not (session["tmp"] / "out bad" / "eco_vouchers.gpkg").exists()
     bad = session["validate_bad"]
     assert not bad["ok"] and "dlbm" in bad["error"]
-    assert session["validate"]["ok"], session["validate"].get("error")
+
+
+def test_validate_with_the_command_from_the_settings(session):
+    # Settings ▸ Options ▸ Processing ▸ Providers ▸ EcoVoucher holds the command
+    assert session["setting"]["group"] == ["ECOVOUCHER_COMMAND"]
+    step = session["validate"]
+    assert step["ok"], step.get("error")
+    assert any(line.endswith("(settings)") for line in step["log"]), step["log"]
+    assert any(line.startswith("OK: 2 counties") for line in step["log"]), step["log"]
 
 
 def test_cancel_leaves_nothing_behind(session):
