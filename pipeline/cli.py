@@ -67,6 +67,17 @@ def _wait_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _progress_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--progress",
+        choices=["auto", "json", "none"],
+        default="auto",
+        help="auto: progress bars when stderr is a terminal (default); json: one JSON object per "
+        'line on stderr, {"stage", "fraction", "message", "step"}, for programs such as the '
+        "QGIS plugin (README, 'QGIS plugin'); none: no progress",
+    )
+
+
 def _memory_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("memory (vector land use; see README 'Memory model')")
     g.add_argument(
@@ -119,12 +130,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, type=Path, help="run configuration YAML")
     run.add_argument("--out", required=True, type=Path, help="output folder")
     _wait_option(run)
+    _progress_option(run)
     _engine_options(run)
     _memory_options(run)
 
     val = sub.add_parser("validate", help="check every input without computing anything")
     val.add_argument("--catalog", required=True, type=Path)
     val.add_argument("--config", required=True, type=Path)
+    _progress_option(val)
     _memory_options(val)
 
     demo = sub.add_parser("demo", help="build the Beijing–Tianjin–Hebei demo data and run on it")
@@ -144,6 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--polygons", type=int, default=None, help="land-use polygons per year")
     demo.add_argument("--seed", type=int, default=2022, help="random seed (default 2022)")
     _wait_option(demo)
+    _progress_option(demo)
     demo.add_argument(
         "--format",
         choices=["vector", "raster"],
@@ -157,6 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     vep.add_argument("--config", required=True, type=Path, help="VEP config YAML")
     vep.add_argument("--out", required=True, type=Path, help="output folder")
     _wait_option(vep)
+    _progress_option(vep)
     return p
 
 
@@ -276,9 +291,12 @@ def _cmd_demo(args: argparse.Namespace, progress: bool) -> int:
 
 
 def _cmd_vep(args: argparse.Namespace, progress: bool) -> int:
+    from pipeline.runtime import progress as stream
     from pipeline.vep import run_vep
 
+    stream.stage_started("vep", "valuing the site's ecosystem products")
     run_vep(args.config, args.out, wait=_wait(args))
+    stream.stage_done("vep")
     return 0
 
 
@@ -314,8 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
+        if hasattr(signal, "SIGBREAK"):  # Windows: the QGIS plugin's Cancel sends CTRL_BREAK
+            signal.signal(signal.SIGBREAK, _terminate)
     _setup_logging(args.verbose, args.quiet)
-    progress = not args.quiet and sys.stderr.isatty()
+    progress = args.progress == "auto" and not args.quiet and sys.stderr.isatty()
+    from pipeline.runtime import progress as stream  # bars off with json: it is for a program
+
+    stream.to_json(sys.stderr if args.progress == "json" else None)
     staging = sys.modules.get("pipeline.runtime.staging")
     if staging is not None:  # commits of earlier calls in this process (tests) do not count
         staging.COMMITTED.clear()

@@ -36,6 +36,7 @@ from pipeline.output import (
     write_geopackage,
     write_report,
 )
+from pipeline.runtime import progress
 from pipeline.runtime.checksums import checksum
 from pipeline.runtime.engine import Engine, in_background
 from pipeline.runtime.resume import PartitionCache
@@ -62,12 +63,35 @@ class RunResult:
     seconds: dict[str, float]
 
 
+#: what each stage does, for the progress stream (``--progress json``)
+STAGES = {
+    "config": "reading the catalog and the config",
+    "ingest": "reading and checking the inputs",
+    "zonal": "land-use areas per county and the transfer matrix",
+    "accounting": "standard forest and vouchers per county",
+    "market": "clearing the voucher market",
+    "uncertainty": "Monte Carlo of the vouchers",
+    "export": "writing eco_vouchers.gpkg",
+    "report": "figures, tables and report.html",
+}
+
+
 @contextmanager
 def _stage(name: str, seconds: dict[str, float]) -> Iterator[None]:
-    t0 = time.perf_counter()
-    yield
-    seconds[name] = time.perf_counter() - t0
-    log.info("%-10s done in %6.2f s", name, seconds[name])
+    with progress.stage(name, STAGES[name]):
+        t0 = time.perf_counter()
+        yield
+        seconds[name] = time.perf_counter() - t0
+        log.info("%-10s done in %6.2f s", name, seconds[name])
+
+
+def _plan(config: Config | None = None) -> None:
+    """The run's stages, in order, for the progress stream's ``step``."""
+    optional = [] if config is None else [
+        name for name, on in (("market", config.market), ("uncertainty", config.uncertainty))
+        if on is not None
+    ]  # fmt: skip
+    progress.plan(["config", "ingest", "zonal", "accounting", *optional, "export", "report"])
 
 
 def check_inputs(
@@ -80,12 +104,16 @@ def check_inputs(
 ) -> tuple[Catalog, Config, Inputs]:
     """Load the catalog and config, read and check every input, and look for overlapping land-use
     polygons (no zonal statistics). ``tiles``, ``memory_limit``: as for :func:`run_pipeline`."""
-    catalog = load_catalog(catalog_path)
-    config, files = load_config(config_path)
-    coefficients_by_year(catalog.legends(), files)
+    progress.plan(["config", "ingest", "overlaps"])
+    with progress.stage("config", STAGES["config"]):
+        catalog = load_catalog(catalog_path)
+        config, files = load_config(config_path)
+        coefficients_by_year(catalog.legends(), files)
     plan = tile_plan(catalog, config, tiles, memory_limit)
     with _spill_folder(None, plan.n) as spill_dir:
-        inputs = ingest(catalog, config, spill_dir)
+        with progress.stage("ingest", STAGES["ingest"]):
+            inputs = ingest(catalog, config, spill_dir)
+        progress.stage_started("overlaps", "looking for overlapping land-use polygons")
         if inputs.spills:
             tiled_zonal_areas(
                 inputs.counties,
@@ -111,6 +139,7 @@ def check_inputs(
         for year, path in inputs.rasters.items():
             open_grid(year, path, inputs.raster_crs.get(year))
     inputs.settle()
+    progress.stage_done("overlaps")
     return catalog, config, inputs
 
 
@@ -175,10 +204,12 @@ def _stages(
 ) -> tuple[Accounts, Inputs, int]:
     """Every stage, the outputs written into ``staging``; the accounts, the inputs and the
     number of report files."""
+    _plan()
     with _stage("config", seconds):
         catalog = load_catalog(catalog_path)
         config, files = load_config(config_path)
         coefficients = coefficients_by_year(catalog.legends(), files)
+    _plan(config)
     plan = tile_plan(catalog, config, tiles, memory_limit)
     with _spill_folder(Path(out_dir), plan.n) as spill_dir:
         inputs, zonal = _ingest_and_zonal(

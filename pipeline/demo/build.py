@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from pipeline.runtime import progress as stream
 from pipeline.runtime.atomic import replacing
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ def build_demo_data(
     paths.manifest.unlink(missing_ok=True)  # an interrupted build is never taken as complete
     t_all = time.perf_counter()
     bar = tqdm(total=7, desc="demo data", unit="step", disable=not progress, leave=False)
+    stream.stage_started("demo", f"building the demo data in {cache_dir}")
     t_step = [time.perf_counter()]
 
     def step(msg: str) -> None:
@@ -120,6 +122,7 @@ def build_demo_data(
         t_step[0] = now
         bar.set_postfix_str(msg.split(":")[0])
         bar.update(1)
+        stream.advance(bar.n, bar.total, msg)
 
     try:
         from pipeline.demo.landuse import generate_landuse

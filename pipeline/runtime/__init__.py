@@ -1,5 +1,6 @@
 """How the work runs, whatever the stage: the engine (local threads or dask.distributed), the
-resume cache of finished zonal partitions, input checksums, atomic file replacement, and the
+resume cache of finished zonal partitions, input checksums, atomic file replacement, the
+``--progress json`` stream (:mod:`pipeline.runtime.progress`, used as a module), and the
 ahead-of-time compile of the numba kernels (``python -m pipeline.runtime.kernels``; not imported
 here, so that ``-m`` runs it fresh)."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from pipeline.errors import InputError
+from pipeline.runtime import progress
 
 log = logging.getLogger(__name__)
 
@@ -62,42 +64,54 @@ class Engine:
         return f"local dask threads × {self.n_workers}"
 
     def map(self, fn: Callable[..., Any], tasks: Sequence[tuple], desc: str) -> list[Any]:
-        """Run ``fn(*args)`` for every tuple in ``tasks``; results in task order."""
+        """Run ``fn(*args)`` for every tuple in ``tasks``; results in task order. Each finished
+        task moves the terminal's bar and the ``--progress json`` stream (:mod:`.progress`)."""
         bar = tqdm(total=len(tasks), desc=desc, unit="part", disable=not self.progress, leave=False)
+        lock, done = threading.Lock(), [0]
+
+        def tick() -> None:
+            with lock:
+                done[0] += 1
+                bar.update()
+                progress.advance(done[0], len(tasks), f"{desc}: {done[0]}/{len(tasks)} parts")
+
+        progress.advance(0, len(tasks), f"{desc}: 0/{len(tasks)} parts")
         try:
             if self.scheduler:
-                return self._map_distributed(fn, tasks, bar)
+                return self._map_distributed(fn, tasks, tick)
             if self.n_workers == 1:
                 out = []
                 for args in tasks:
                     out.append(fn(*args))
-                    bar.update()
+                    tick()
                 return out
-            return self._map_threads(fn, tasks, bar)
+            return self._map_threads(fn, tasks, tick)
         finally:
             bar.close()
 
-    def _map_threads(self, fn: Callable[..., Any], tasks: Sequence[tuple], bar: tqdm) -> list[Any]:
+    def _map_threads(
+        self, fn: Callable[..., Any], tasks: Sequence[tuple], tick: Callable[[], None]
+    ) -> list[Any]:
         import dask
         from dask.callbacks import Callback
 
         class _Progress(Callback):
             def _posttask(self, key, result, dsk, state, worker_id):
-                bar.update()
+                tick()
 
         delayed = [dask.delayed(fn, pure=False)(*args) for args in tasks]
         with _Progress():
             return list(dask.compute(*delayed, scheduler="threads", num_workers=self.n_workers))
 
     def _map_distributed(
-        self, fn: Callable[..., Any], tasks: Sequence[tuple], bar: tqdm
+        self, fn: Callable[..., Any], tasks: Sequence[tuple], tick: Callable[[], None]
     ) -> list[Any]:
         from distributed import as_completed
 
         client = self.client()
         futures = [client.submit(fn, *args, pure=False) for args in tasks]
         for _ in as_completed(futures):
-            bar.update()
+            tick()
         return client.gather(futures)
 
     def client(self) -> Any:
