@@ -103,7 +103,7 @@ class _Algorithm(QgsProcessingAlgorithm):
         )
         args = [self.COMMAND, *runner.PROGRESS_ARGS, *self._args]
         try:
-            return runner.check(runner.run(command, args, feedback))
+            return runner.check(runner.run(command, args, feedback, canceling=tr("msg.canceling")))
         except runner.Canceled:
             raise QgsProcessingException(tr("msg.canceled")) from None
         except runner.CommandFailed as exc:
@@ -138,14 +138,7 @@ class ValidateAlgorithm(_Algorithm):
         )
         catalog, config = inputs.write_inputs(self, parameters, context, feedback, folder)
         self._args = ["--catalog", str(catalog), "--config", str(config)]
-        feedback.pushInfo(
-            tr(
-                "msg.wrote_inputs",
-                catalog=str(catalog),
-                config=str(config),
-                command=_repeat(self.COMMAND, self._args),
-            )
-        )
+        feedback.pushInfo(tr("msg.repeat", command=_repeat(self.COMMAND, self._args)))
         return True
 
     def processAlgorithm(self, parameters, context, feedback):
@@ -174,10 +167,7 @@ class RunAlgorithm(_Algorithm):
             *self._workers(parameters, context),
         ]  # fmt: skip
         self._load = self.parameterAsEnum(parameters, "LOAD", context)
-        feedback.pushInfo(
-            tr("msg.wrote_inputs", catalog=str(catalog), config=str(config),
-               command=_repeat(self.COMMAND, self._args))
-        )  # fmt: skip
+        feedback.pushInfo(tr("msg.repeat", command=_repeat(self.COMMAND, self._args)))
         return True
 
 

@@ -160,19 +160,20 @@ def _given(parameters: dict, name: str) -> bool:
 
 def write_inputs(alg, parameters, context, feedback, folder: Path) -> tuple[Path, Path]:
     """The catalog and config to run: the files given, else ``folder/catalog.yaml`` and
-    ``folder/config.yaml`` written from the layers and values."""
-    written = []
+    ``folder/config.yaml`` written from the layers and values (said in the log)."""
+    paths = []
     for name, build, what in (("CATALOG", _catalog, "Data catalog"), ("CONFIG", _config, "Run configuration")):  # fmt: skip
         if _given(parameters, name):
-            written.append(Path(alg.parameterAsFile(parameters, name, context)))
+            paths.append(Path(alg.parameterAsFile(parameters, name, context)))
             continue
         path = folder / f"{name.lower()}.yaml"
         data = build(alg, parameters, context, feedback, folder)
         folder.mkdir(parents=True, exist_ok=True)
         header = f"{what} written by the EcoVoucher QGIS plugin (README, '{name.title()}')."
         path.write_text(yamlout.dump(data, header), encoding="utf-8")
-        written.append(path)
-    return written[0], written[1]
+        feedback.pushInfo(tr("msg.wrote", path=str(path)))
+        paths.append(path)
+    return paths[0], paths[1]
 
 
 def _catalog(alg, parameters, context, feedback, folder: Path) -> dict:

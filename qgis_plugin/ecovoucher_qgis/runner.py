@@ -264,11 +264,11 @@ class _Relay:
 
 
 def run(command: list[str], args: list[str], feedback, *, grace: float = GRACE_SECONDS,
-        poll: float = 0.1) -> Outcome:  # fmt: skip
+        poll: float = 0.1, canceling: str = "canceling") -> Outcome:  # fmt: skip
     """Run ``command + args`` and relay its output to ``feedback`` (QgsProcessingFeedback or any
     object with its methods) until it ends. When ``feedback.isCanceled()`` becomes true the whole
     process group gets SIGTERM (the command then removes its partial output and exits 143) and,
-    if it has not ended after ``grace`` seconds, SIGKILL."""
+    if it has not ended after ``grace`` seconds, SIGKILL; ``canceling`` is logged then."""
     feedback.pushCommandInfo(shlex.join([*command, *args]))
     popen = {}
     if os.name == "nt":
@@ -298,7 +298,7 @@ def run(command: list[str], args: list[str], feedback, *, grace: float = GRACE_S
     while open_streams or proc.poll() is None:
         if feedback.isCanceled() and not outcome.canceled:
             outcome.canceled = True
-            feedback.pushInfo("canceling: asking ecovoucher to stop and remove its partial output")
+            feedback.pushInfo(canceling)
             _signal_group(proc, kill=False)
             killed_at = time.monotonic()
         if killed_at is not None and time.monotonic() - killed_at > grace:

@@ -174,9 +174,14 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Layer '{layer}' is not a plain file (filtered, in memory or in a database): written to {path}",
         "图层“{layer}”不是普通文件（有筛选、在内存或数据库中）：已写出到 {path}",
     ),
-    "msg.wrote_inputs": (
-        "Wrote {catalog} and {config}; the same run from the command line:\n{command}",
-        "已写出 {catalog} 与 {config}；在命令行中重复此次运行：\n{command}",
+    "msg.wrote": ("Wrote {path}", "已写出 {path}"),
+    "msg.repeat": (
+        "The same run from the command line:\n{command}",
+        "在命令行中重复此次运行：\n{command}",
+    ),
+    "msg.canceling": (
+        "Canceling: ecovoucher is asked to stop and remove its partial output",
+        "正在取消：请 ecovoucher 停止并删除未完成的输出",
     ),
     "msg.loaded": ("Added {n} layers from {path}", "已从 {path} 加入 {n} 个图层"),
     "msg.not_loaded": ("Could not load {path}: {why}", "无法加载 {path}：{why}"),
