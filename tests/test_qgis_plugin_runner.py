@@ -232,3 +232,9 @@ def _fields(s: str) -> list[str]:
     import string
 
     return [f for _, f, _, _ in string.Formatter().parse(s) if f]
+
+
+def test_the_plugins_legends_are_the_shipped_ones():
+    from pipeline.settings.legends import DEFAULT_LEGEND, SHIPPED
+
+    assert texts.LEGENDS == SHIPPED and texts.LEGENDS[0] == DEFAULT_LEGEND

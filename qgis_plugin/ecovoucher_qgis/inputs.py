@@ -35,17 +35,8 @@ from qgis.core import (
 
 from . import yamlout
 from .i18n import tr
+from .texts import LEGENDS
 
-#: legends shipped with ecovoucher (README, "Land-use legends"); the first is the default
-LEGENDS = [
-    "resdc",
-    "sandiao",
-    "gbt21010_2007",
-    "clcd",
-    "globeland30",
-    "esa_worldcover",
-    "modis_igbp",
-]
 _SPLIT = re.compile(r"[,，、;；\s]+")
 
 
@@ -96,7 +87,7 @@ def add_parameters(alg) -> None:
         alg.addParameter(
             advanced(
                 QgsProcessingParameterEnum(
-                    f"{which}_LEGEND", tr(f"{which}_LEGEND"), LEGENDS, False, 0, True
+                    f"{which}_LEGEND", tr(f"{which}_LEGEND"), list(LEGENDS), False, 0, True
                 )
             )
         )

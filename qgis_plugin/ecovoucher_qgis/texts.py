@@ -4,6 +4,18 @@
 
 from __future__ import annotations
 
+#: the land-use legends ecovoucher ships, the default first: pipeline.settings.legends.SHIPPED,
+#: which QGIS's Python cannot import (tests/test_qgis_plugin_runner.py checks they agree)
+LEGENDS = (
+    "resdc",
+    "sandiao",
+    "gbt21010_2007",
+    "clcd",
+    "globeland30",
+    "esa_worldcover",
+    "modis_igbp",
+)
+
 TEXTS: dict[str, tuple[str, str]] = {
     # provider and algorithms
     "provider": ("EcoVoucher 生态券", "EcoVoucher 生态券"),
