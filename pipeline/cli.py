@@ -249,7 +249,11 @@ def _prefetch_checksums(catalog_path: Path) -> None:
         return
     data = catalog.datasets
     prefetch(
-        [data.counties.path, data.socioeconomic.path, *(e.path for e in data.landuse.values())]
+        [
+            data.counties.path,
+            data.socioeconomic.path,
+            *(f for e in data.landuse.values() for f in e.all_files),
+        ]
     )
 
 

@@ -133,11 +133,14 @@ def check_inputs(
                 _labels(catalog),
                 rings=inputs.rings,
             )
-    if inputs.rasters:  # CRS, georeferencing, equal-area, block table: no pixels read
+    if inputs.rasters:  # CRS, georeferencing, block table, and every pixel against the legend
         from pipeline.ingest.grids import open_grid
+        from pipeline.zonal.raster import check_raster_values
 
+        legends = catalog.legends()
         for year, path in inputs.rasters.items():
             open_grid(year, path, inputs.raster_crs.get(year))
+            check_raster_values(year, path, inputs.raster_crs.get(year), legends[year])
     inputs.settle()
     progress.stage_done("overlaps")
     return catalog, config, inputs
@@ -252,7 +255,9 @@ def _stages(
                 accounts.totals.update(mc.totals)
         with _stage("export", seconds):
             inputs.settle()  # the county overlap warning is in the notes by now
-            provenance = _provenance(catalog, config, coefficients, inputs, engine, started)
+            provenance = _provenance(
+                catalog, config, coefficients, inputs, engine, started, zonal.notes
+            )
             gpkg = write_geopackage(
                 staging,
                 {
@@ -325,6 +330,7 @@ def _ingest_and_zonal(
                 border=config.raster_border,
                 cache_dir=cache.folder / "rasters" if cache else None,
                 raster_crs=inputs.raster_crs,
+                legends=catalog.legends(),
             )
         else:
             zonal = _vector_zonal(inputs, config, engine, catalog, partition_size, cache, plan)
@@ -452,6 +458,7 @@ def _provenance(
     inputs: Inputs,
     engine: Engine,
     started: datetime,
+    zonal_notes: tuple[str, ...] = (),
 ) -> dict[str, str]:
     from importlib.metadata import version
 
@@ -499,6 +506,8 @@ def _provenance(
         prov["data_notes"] = catalog.notes
     for i, note in enumerate(inputs.notes):
         prov[f"ingest_note_{i + 1}"] = note
+    for i, note in enumerate(zonal_notes):  # how raster cell areas were obtained
+        prov[f"zonal_note_{i + 1}"] = note
     return prov
 
 

@@ -163,17 +163,74 @@ def test_int16_and_float_rasters(tmp_path):
 # --- CRS and grids ------------------------------------------------------------------------------
 
 
-def test_non_equal_area_crs_is_refused(tmp_path):
+@pytest.mark.parametrize("border", ["center", "exact"])
+def test_utm_grid_cells_count_with_their_own_area(tmp_path, border):
+    # a UTM 50N grid of 30 m cells on its central meridian (117°E), no longer refused: every cell
+    # is measured as its corners' quadrilateral in the run's Albers. The UTM scale there is
+    # k0 = 0.9996, so a 30 m map cell covers 900 / 0.9996² = 900.72 m² of ground; the county is
+    # the 3 × 3 cells, 9 × 900.72 ≈ 8,106.5 m²; measured in the run's Albers on Krasovsky's
+    # ellipsoid (PROJ takes WGS84 lon/lat over as they are), which is larger by
+    # (6378245 / 6378137)² = 1.0000339: 8,106.5 × 1.0000339 ≈ 8,106.8 m² ≈ 0.81068 ha
     arr = np.full((10, 10), 21, dtype=np.uint8)
     utm = _tif(tmp_path / "utm.tif", arr, crs="EPSG:32650", origin=(500_000.0, 4_000_300.0))
-    county = _counties([shapely.box(500_030, 4_000_030, 500_120, 4_000_120)], crs="EPSG:32650")
-    county = county.to_crs(CRS)
-    with pytest.raises(InputError, match="not an equal-area projection") as err:
-        raster_zonal_areas(county, {2010: utm}, SERIAL)
-    assert "utm.tif" in str(err.value)
-    geo = _tif(tmp_path / "geo.tif", arr, crs="EPSG:4326", origin=(117.0, 36.0), res=0.0003)
-    with pytest.raises(InputError, match="geographic"):
-        raster_zonal_areas(county, {2010: geo}, SERIAL)
+    square = shapely.segmentize(shapely.box(500_030, 4_000_030, 500_120, 4_000_120), 1.0)
+    county = _counties([square], crs="EPSG:32650").to_crs(CRS)
+    got = raster_zonal_areas(county, {2010: utm}, SERIAL, border=border)
+    area = got.class_areas["area_ha"].iloc[0]
+    assert area == pytest.approx(9 * 900 / 0.9996**2 * (6378245 / 6378137) ** 2 / 1e4, rel=1e-6)
+    # the independent figure: the square's own area in the Albers plane (edges densified 1 m)
+    assert area == pytest.approx(county.area.iloc[0] / 1e4, rel=1e-7)
+    assert "quadrilateral" in " ".join(got.notes) and "utm.tif" in " ".join(got.notes)
+
+
+@pytest.mark.parametrize("border", ["center", "exact"])
+def test_lonlat_grid_cells_are_exact_ellipsoidal_boxes(tmp_path, border):
+    # a WGS84 lon/lat grid of 1″ cells (~31 × 25 m at 36°N); a county of 3 × 3 cells (rows 1..3,
+    # columns 1..3); each cell's area is its lon/lat box on WGS84, checked against Karney's
+    # geodesic polygon area (pyproj.Geod) of the county's box, parallels densified
+    from pyproj import Geod
+
+    res = 1 / 3600
+    arr = np.full((10, 10), 12, dtype=np.uint8)
+    arr[1:4, 1:4] = 21
+    arr[2, 2] = 42
+    geo = _tif(tmp_path / "geo.tif", arr, crs="EPSG:4326", origin=(117.0, 36.0), res=res)
+    lon0, lat1 = 117.0 + res, 36.0 - res  # the county's north-west corner
+    box = shapely.segmentize(shapely.box(lon0, lat1 - 3 * res, lon0 + 3 * res, lat1), res / 50)
+    county = _counties([box], crs="EPSG:4326").to_crs(CRS)
+    got = _areas(raster_zonal_areas(county, {2010: geo}, SERIAL, border=border).class_areas)
+    geod = Geod(ellps="WGS84")
+    lons = np.r_[np.linspace(lon0, lon0 + 3 * res, 100), np.linspace(lon0 + 3 * res, lon0, 100)]
+    lats = np.r_[np.full(100, lat1 - 3 * res), np.full(100, lat1)]
+    whole = abs(geod.polygon_area_perimeter(lons, lats)[0]) / 1e4  # ha
+    assert got[("c0", 2010, 21)] + got[("c0", 2010, 42)] == pytest.approx(whole, rel=1e-7)
+    # the middle cell alone, row 2: its own box
+    mid = abs(geod.polygon_area_perimeter(
+        [lon0 + res, lon0 + 2 * res, lon0 + 2 * res, lon0 + res],
+        [lat1 - 2 * res, lat1 - 2 * res, lat1 - res, lat1 - res])[0]) / 1e4  # fmt: skip
+    assert got[("c0", 2010, 42)] == pytest.approx(mid, rel=1e-7)
+    assert set(got) == {("c0", 2010, 21), ("c0", 2010, 42)}
+
+
+def test_raster_with_another_legend(tmp_path):
+    # MODIS IGBP (MCD12C1) codes: 0 is a class (water), 255 no data; the zonal numbers are the
+    # legend's positions (0 → 1, 10 → 11), which the output turns back into codes
+    from pipeline.settings.legends import load_legend
+
+    modis = load_legend("modis_igbp")
+    arr = np.full((10, 10), 255, dtype=np.uint8)
+    arr[1:4, 1:4] = 10  # 9 px grassland
+    arr[1, 1] = 0  # 1 px water
+    tif = _tif(tmp_path / "modis.tif", arr, nodata=None)
+    county = _counties([_px_box(0, 0, 5, 5)])
+    got = raster_zonal_areas(county, {2010: tif}, SERIAL, legends={2010: modis}).class_areas
+    codes = dict(zip(modis.from_internal(got["class_code"]), got["area_ha"]))
+    assert codes == pytest.approx({0: 1 * PX_HA, 10: 8 * PX_HA}, abs=1e-12)
+    # a value that is no class of the legend names the legend and the value
+    arr[4, 4] = 77
+    bad = _tif(tmp_path / "bad.tif", arr, nodata=None)
+    with pytest.raises(InputError, match=r"legend 'modis_igbp'.*77 \(1 px\)"):
+        raster_zonal_areas(county, {2010: bad}, SERIAL, legends={2010: modis})
 
 
 def test_other_equal_area_crs_reprojects_the_counties(tmp_path):
@@ -385,3 +442,25 @@ def test_demo_raster_agrees_with_vector(tmp_path):
     static_v = _sf(vector.class_areas, 2018) - _sf(vector.class_areas, 2010)
     static_r = _sf(raster.class_areas, 2018) - _sf(raster.class_areas, 2010)
     assert (static_v - static_r).abs().max() < 5 * scale
+
+
+def test_validate_reads_every_pixel_against_the_legend(tmp_path):
+    # a CLCD grid (codes 1–9) with one stray 12 outside any county: run would never see it,
+    # validate names it with the legend
+    from pipeline.settings.legends import load_legend
+    from pipeline.zonal.raster import check_raster_values
+
+    clcd = load_legend("clcd")
+    arr = np.full((10, 10), 2, dtype=np.uint8)
+    arr[0, 0] = 0  # no data
+    ok = _tif(tmp_path / "clcd_ok.tif", arr)
+    check_raster_values(2020, ok, None, clcd)
+    arr[9, 9] = 12
+    bad = _tif(tmp_path / "clcd_bad.tif", arr)
+    with pytest.raises(InputError, match=r"legend 'clcd'.*12 \(1 px\)") as err:
+        check_raster_values(2020, bad, None, clcd)
+    assert "clcd_bad.tif" in str(err.value)
+    # the same grid read as RESDC: its 98 pixels of 2 (100 − 1 no data − 1 of 12) are no RESDC
+    # code, while 12 is one (旱地)
+    with pytest.raises(InputError, match=r"'resdc'.*: 2 \(98 px\)\. Its codes"):
+        check_raster_values(2020, bad, None, load_legend("resdc"))

@@ -84,13 +84,6 @@ def open_grid(year: int, path: Path, crs_override: str | None) -> Grid:
             crs = crs.source_crs
         if crs.is_compound:
             crs = crs.sub_crs_list[0]
-        if not crs.is_projected:
-            raise InputError(
-                f"is in a geographic CRS ({crs.name}); its pixels are degrees, not a fixed ground "
-                "area. Reproject it to an equal-area projection (e.g. the RESDC Albers, "
-                "gdalwarp -t_srs ... -r near) first.",
-                where,
-            )
         if src.transform.is_identity:
             raise InputError("has no georeferencing (identity transform)", where)
         _check_blocks(src, path, where)

@@ -31,11 +31,12 @@ from pipeline.geom.boxes import box_pairs
 from pipeline.geom.crs import same_coordinates
 from pipeline.geom.overlaps import polygon_overlaps
 from pipeline.geom.rings import Rings
-from pipeline.ingest.spill import Spill, SpillWriter, give_back_memory, wkb_rings
+from pipeline.ingest.spill import Spill, SpillWriter, concat_spills, give_back_memory, wkb_rings
 from pipeline.runtime.checksums import checksum
 from pipeline.runtime.engine import in_background
 from pipeline.settings.catalog import Catalog, CountiesSource, LanduseSource, SocioSource
 from pipeline.settings.config import Config
+from pipeline.settings.legends import Legend
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,6 +101,16 @@ def ingest(catalog: Catalog, config: Config, spill_dir: Path | None = None) -> I
             )
         )
     rasters = {y: e.path for y, e in entries.items() if e.format == "raster"}
+    for y in rasters:
+        if entries[y].files:
+            problems.append(
+                Problem(
+                    f"landuse {y} ({entries[y].path})",
+                    f"names {len(entries[y].files)} raster files; a raster year is read as one "
+                    "grid. Join tiles of one grid into one file first (gdalbuildvrt tiles.vrt "
+                    "*.tif, then name the .vrt), or give the year as vector data.",
+                )
+            )
     for y, path in rasters.items():
         if not path.is_file():
             problems.append(Problem(f"landuse {y} ({path})", "file not found; fix 'path'"))
@@ -108,7 +119,7 @@ def ingest(catalog: Catalog, config: Config, spill_dir: Path | None = None) -> I
     vector_years = [y for y, e in entries.items() if e.format == "vector"]
     found: dict[str, list[Problem]] = {"counties": [], **{str(y): [] for y in vector_years}}
     files = [catalog.datasets.counties.path, catalog.datasets.socioeconomic.path]
-    files += [catalog.datasets.landuse[y].path for y in years]
+    files += [f for y in years for f in catalog.datasets.landuse[y].all_files]
     # the checksums (for resuming) are read meanwhile too; hashing releases the GIL
     sums = in_background(_checksums, files, name="checksums")
     # Counties overlapping each other are only a warning: that check (~1.3 s of CPU nationally)
@@ -691,6 +702,37 @@ def _read_landuse(
     :mod:`pipeline.ingest.spill`) and the :class:`~pipeline.ingest.spill.Spill` is returned. With ``within``,
     only the polygons whose bounding boxes meet a study-area county's are kept (the others
     cannot count in any of its counties)."""
+    files = src.all_files
+    if len(files) == 1:
+        return _read_landuse_file(src, year, crs, notes, spill, within)[0]
+    # several files (a GDB per county, a shapefile per province, …), each in its own CRS: read
+    # one after the other and joined as one year, rows numbered on across the files
+    parts, sizes = [], []
+    for i, path in enumerate(files):
+        one = src.model_copy(update={"path": path, "files": ()})
+        part_spill = spill.with_name(f"{spill.stem}-{i}{spill.suffix}") if spill else None
+        got, n = _read_landuse_file(one, year, crs, notes, part_spill, within)
+        parts.append(got)
+        sizes.append(n)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    notes.append(f"landuse {year}: {len(files)} files read as one year ({sum(sizes):,} features)")
+    if spill is not None:
+        return concat_spills([p for p, _ in parts], offsets, spill), None
+    frames = [gdf.assign(row=gdf["row"].to_numpy() + off) for (gdf, _), off in zip(parts, offsets)]
+    out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+    rings = [r for _, r in parts]
+    return out, (Rings.concat(rings) if all(r is not None for r in rings) else None)
+
+
+def _read_landuse_file(
+    src: LanduseSource,
+    year: int,
+    crs: CRS,
+    notes: list[str],
+    spill: Path | None = None,
+    within: _StudyBoxes | None = None,
+) -> tuple[tuple[gpd.GeoDataFrame | Spill, Rings | None], int]:
+    """:func:`_read_landuse` of one file, and how many features it has."""
     what = f"landuse {year}"
     where = f"{what} ({src.path})"
     batches = _Batches(src, crs, where, spill, within)
@@ -701,7 +743,7 @@ def _read_landuse(
     batches.done.check(where)
     codes = _class_codes(attrs[src.code_field], src, where, notes)
     batches.note(notes)
-    return batches.result(codes)
+    return batches.result(codes), len(codes)
 
 
 class _StudyBoxes:
@@ -807,8 +849,13 @@ class _Batches:
 
 
 def _class_codes(values: pd.Series, src: LanduseSource, where: str, notes: list[str]) -> np.ndarray:
-    """The RESDC class code of every feature (cropland sub-codes rolled up), int16; an error
-    naming the bad values if any is not a code of the table."""
+    """The class code of every feature as the zonal stage's int16 number (RESDC: the code, with
+    cropland sub-codes rolled up; another legend: :meth:`Legend.to_internal`, its nodata codes
+    0); an error naming the bad values, as they are written, if any is not a code of the year's
+    legend."""
+    legend = src.legend_of()
+    if legend.key != "resdc":
+        return _legend_codes(values, legend, src, where, notes)
     raw = pd.to_numeric(values, errors="coerce")
     if raw.isna().any() or not np.all(np.mod(raw.to_numpy(), 1) == 0):
         bad = values.loc[raw.isna() | (np.mod(raw.fillna(0), 1) != 0)]
@@ -831,6 +878,33 @@ def _class_codes(values: pd.Series, src: LanduseSource, where: str, notes: list[
             where=where,
         )
     return codes.astype(np.int16)
+
+
+def _legend_codes(
+    values: pd.Series, legend: Legend, src: LanduseSource, where: str, notes: list[str]
+) -> np.ndarray:
+    """:func:`_class_codes` for a legend other than RESDC (codes may be text, kept exactly)."""
+    raw = legend.codes_of(values.to_numpy())
+    codes = legend.normalise(raw)
+    rolled = sum(1 for a, b in zip(raw, codes) if a != b)
+    if rolled:
+        notes.append(f"{where}: rolled {rolled} codes up as {legend.label()} says")
+    bad = legend.unknown(codes)
+    if bad:
+        counts = pd.Series(codes, dtype=object).value_counts()
+        raise InputError(
+            f"field '{src.code_field}': " + legend.unknown_message(
+                {c: int(counts[c]) for c in bad}, "features"
+            ),
+            where=where,
+        )  # fmt: skip
+    nodata = [c in legend.nodata for c in codes]
+    if any(nodata):
+        notes.append(f"{where}: {sum(nodata):,} features of nodata codes count in no class")
+    classes = [c if not nd else next(iter(legend.classes)) for c, nd in zip(codes, nodata)]
+    out = legend.to_internal(classes)
+    out[np.asarray(nodata, dtype=bool)] = 0
+    return out
 
 
 def _same_objects(a: np.ndarray, b: np.ndarray) -> bool:

@@ -104,6 +104,27 @@ class Spill:
         return out, wkb_rings(wkb)
 
 
+def concat_spills(parts: list[Spill], offsets: np.ndarray, path: Path) -> Spill:
+    """One spill of several (the files of one year, in order): rows numbered on by ``offsets``
+    (each part's first row), codes and bounds joined; the parts' files are removed."""
+    writer = SpillWriter(path)
+    for part, off in zip(parts, offsets):
+        with pa.OSFile(str(part.path)) as f:
+            reader = pa.ipc.open_file(f)
+            for i in range(reader.num_record_batches):
+                batch = reader.get_batch(i)
+                rows = batch.column("row").to_numpy() + int(off)
+                columns = {"row": pa.array(rows, type=pa.int64())}
+                columns.update({n: batch.column(n) for n in batch.schema.names if n != "row"})
+                writer._writer.write_table(pa.table(columns))
+                writer.n += batch.num_rows
+        Path(part.path).unlink(missing_ok=True)
+    writer.close()
+    codes = np.concatenate([p.codes for p in parts]) if parts else np.zeros(0, np.int16)
+    bounds = np.concatenate([p.bounds for p in parts]) if parts else np.zeros((0, 4))
+    return Spill(path, codes, parts[0].crs if parts else None, bounds)
+
+
 def wkb_rings(wkb: pa.Array) -> Rings | None:
     """:meth:`Rings.from_wkb` of an Arrow binary column (None if a value is null)."""
     if (

@@ -63,6 +63,8 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 def _parts(path: Path) -> list[Path]:
+    if path.is_dir():  # a file geodatabase (.gdb folder): every file in it, in name order
+        return sorted(p for p in path.rglob("*") if p.is_file())
     if path.suffix.lower() == ".shp":
         return [path.with_suffix(s) for s in _SHAPEFILE_PARTS if path.with_suffix(s).exists()]
     return [path]

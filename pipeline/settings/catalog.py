@@ -5,10 +5,12 @@ See README, 'Catalog'. Relative paths are relative to the catalog file.
 
 from __future__ import annotations
 
+import glob as globmod
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pipeline.errors import InputError
 from pipeline.settings.legends import DEFAULT_LEGEND, Legend, load_legend
@@ -42,6 +44,14 @@ class CountiesSource(_Source):
 
 
 class LanduseSource(_Source):
+    path: Path = Field(
+        description="file path, relative to the catalog; or (in the YAML) a list of files or a "
+        "glob ('sandiao_2019/*.gdb'): then the files are in `files` and `path` names the glob, "
+        "or the folder of the listed files, for messages"
+    )
+    files: tuple[Path, ...] = Field(
+        (), description="the year's files when there are several (set from a list or glob)"
+    )
     format: Literal["vector", "raster"] = "vector"
     code_field: str = Field("gridcode", description="field with the class code (vector)")
     legend: str = Field(
@@ -59,6 +69,43 @@ class LanduseSource(_Source):
         except InputError as exc:
             raise ValueError("; ".join(p.message for p in exc.problems)) from exc
         return legend.key  # a shipped name, or the legend file's absolute path
+
+    @model_validator(mode="before")
+    @classmethod
+    def _many_files(cls, data: object, info: ValidationInfo) -> object:
+        """``path:`` as a list or a glob → ``files`` (each resolved; a glob that matches nothing
+        is an error naming it)."""
+        if not isinstance(data, dict) or data.get("files"):
+            return data
+        raw = data.get("path")
+        if isinstance(raw, str) and any(ch in raw for ch in "*?["):
+            pattern = resolve(raw, info.context)
+            found = sorted(Path(p) for p in globmod.glob(str(pattern)))
+            if not found:
+                raise ValueError(
+                    f"the glob '{raw}' matches no file (looked for {pattern}); check the pattern "
+                    "and the folder it is relative to (the catalog's)"
+                )
+            return {**data, "path": str(pattern), "files": [str(p) for p in found]}
+        if isinstance(raw, list):
+            if not raw:
+                raise ValueError("'path' is an empty list; name at least one file")
+            found = [resolve(p, info.context) for p in raw]
+            if len(found) == 1:
+                return {**data, "path": str(found[0])}
+            folder = Path(os.path.commonpath([str(p.parent) for p in found]))
+            return {**data, "path": str(folder), "files": [str(p) for p in found]}
+        return data
+
+    @field_validator("files", mode="after")
+    @classmethod
+    def _absolute_files(cls, v: tuple[Path, ...], info: ValidationInfo) -> tuple[Path, ...]:
+        return tuple(resolve(p, info.context) for p in v)
+
+    @property
+    def all_files(self) -> tuple[Path, ...]:
+        """The year's files: ``files``, or ``path`` alone."""
+        return self.files or (self.path,)
 
     def legend_of(self) -> Legend:
         """The legend this year's codes are read with."""

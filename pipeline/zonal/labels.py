@@ -44,7 +44,9 @@ def in_legend_codes(
         # numeric codes keep the zonal stage's dtype (RESDC tables stay as they were)
         return pd.Series(values, index=like.index, dtype=object if text else like.dtype)
 
-    ca = result.class_areas.copy()
+    ca = result.class_areas
+    nodata_rows = ca["class_code"].to_numpy() == 0  # vector features of a legend's nodata codes
+    ca = ca.loc[~nodata_rows].reset_index(drop=True) if nodata_rows.any() else ca.copy()
     year_col = ca["year"].to_numpy()
     new_codes: list = [None] * len(ca)
     tags: list = [None] * len(ca)
@@ -59,6 +61,9 @@ def in_legend_codes(
     tr = result.transitions
     if tr is not None:
         base, target = (legends[y] for y in years)
+        keys = ["county_id", "from_code", "to_code"]
+        if nodata_rows.any() and tr.duplicated(keys).any():  # nodata features and the residual
+            tr = tr.groupby(keys, as_index=False, sort=True)["area_ha"].sum()
         tr = tr.copy()
         from_codes = codes(tr["from_code"], base)
         to_codes = codes(tr["to_code"], target)
@@ -69,7 +74,7 @@ def in_legend_codes(
         if base.key != target.key:
             tr["from_legend"] = base.tag
             tr["to_legend"] = target.tag
-    return ZonalResult(ca, tr)
+    return ZonalResult(ca, tr, result.notes)
 
 
 def _group(legend: Legend, code: object) -> str:

@@ -1,16 +1,16 @@
 """Stage 3 for raster land use — per-county, per-class areas and the transfer matrix from
-categorical grids (pixel value = RESDC code), by a block pipeline whose memory is bounded by the
-block size whatever the raster size.
+categorical grids (pixel value = class code of the year's legend; RESDC by default), by a block
+pipeline whose memory is bounded by the block size whatever the raster size. Grids are never
+resampled: the counties come to the grid, and each cell counts with its own ground area.
 
 One public function, :func:`raster_zonal_areas`; it returns the same
 :class:`~pipeline.zonal.ZonalResult` as the vector path.
 
 Pipeline
-    1. Every raster is opened and checked: a projected CRS in metres (or a unit rasterio knows the
-       size of), band 1, integer class codes. When its CRS is not the counties' CRS, the counties
-       are reprojected onto the raster's CRS — only if that CRS is equal-area (Albers, LAEA,
-       cylindrical equal-area, Mollweide, …: pyproj's projection method); any other projection
-       is refused, because its pixels do not all have the same ground area.
+    1. Every raster is opened and checked: any CRS (projected or lon/lat), band 1, integer class
+       codes. When its CRS is not the counties' CRS, the counties are reprojected onto the
+       raster's CRS (onto a CRS that is not equal-area, their outlines are first cut into
+       segments of at most 1 km, so that they keep their shape).
     2. The county polygons are burned onto the grid once (``rasterio.features.rasterize``,
        pixel-centre rule, value = county position + 1, 0 = no county) in 4096-px tiles and cached
        as a GeoTIFF in ``cache_dir``, named by a hash of the county geometries (WKB, in the grid's
@@ -20,17 +20,24 @@ Pipeline
        task per band reads it block by block (``block_size`` × ``block_size`` rasterio windows,
        aligned to the file's tiles) and histograms (county, class base, class target) triples in
        one fused numba kernel (``nogil``, so dask threads run in parallel) through a lookup table
-       raw value → class slot (3-digit cropland codes 111–124 roll up to 11/12; the file's nodata
-       value and 0 are "no data"). Both years are read in the same pass when the transfer matrix is
-       wanted, so the class areas of both years and the matrix come from the same counts.
-    4. Counts are integers, summed exactly: the result is bit-for-bit the same whatever the engine,
-       the worker count, the block size (for ``border="center"``) or the order of the counties.
-       Area = count × pixel area, pixel area = |a·e − b·d| of the transform (|a·e| north-up) times
-       the square of the CRS's unit in metres.
+       raw value → class slot (the legend's roll-up applied, e.g. RESDC's 111–124 to 11/12; the
+       legend's nodata codes, the file's nodata value and 0 — unless 0 is a class — are "no
+       data"). Both years are read in the same pass when the transfer matrix is wanted, so the
+       class areas of both years and the matrix come from the same counts.
+    4. Cell areas (:func:`pipeline.geom.cell_area.cell_areas`): on an equal-area grid every
+       pixel has the area |a·e − b·d| of the transform times the square of the CRS's unit in
+       metres; counts are integers, summed exactly: the result is bit-for-bit the same whatever
+       the engine, the worker count, the block size (for ``border="center"``) or the order of the
+       counties. On a lon/lat grid each cell has the exact area of its lon/lat box on the grid's
+       own ellipsoid (closed form, per row), on any other projection the area of its corners'
+       quadrilateral in the run's equal-area CRS; the kernel then sums each cell's area (m²)
+       instead of counting it, in a fixed order (bands, blocks, pixels), so the result is still
+       the same whatever the engine. ``ZonalResult.notes`` says, per year, how the cell areas
+       were obtained (the run's provenance carries it).
 
-No data: a pixel whose value is the file's nodata value (or 0) counts in no class; it shows as a
-county's land-use coverage below 100 %, and in ``transitions`` as code 0 (``NO_DATA``) on the side
-where it is missing. A value that is no RESDC code inside a county stops the run, with the values
+No data: a pixel whose value is no data counts in no class; it shows as a county's land-use
+coverage below 100 %, and in ``transitions`` as code 0 (``NO_DATA``) on the side where it is
+missing. A value that is no class of the legend inside a county stops the run, with the values
 and their pixel counts.
 
 Border error of the pixel-centre rule
@@ -89,25 +96,24 @@ import shapely
 from pyproj import CRS
 from rasterio.windows import Window
 
-from pipeline.codes import CROPLAND_SUBCODES, RESDC_CLASSES
 from pipeline.errors import InputError, Problem
+from pipeline.geom.cell_area import CellAreas, cell_areas
 from pipeline.geom.crs import is_equal_area, same_coordinates
 from pipeline.ingest.grids import Grid, describe_grid, open_grid
-from pipeline.numbers import as_given
 from pipeline.runtime.atomic import replacing
 from pipeline.runtime.engine import Engine
+from pipeline.settings.legends import Legend, load_legend
 from pipeline.zonal.vector import NO_DATA, ZonalResult, add_residuals, sum_parts
 
-__all__ = ["raster_zonal_areas"]
+__all__ = ["check_raster_values", "raster_zonal_areas"]
 
 log = logging.getLogger(__name__)
 
 #: bump when the cached county grid's format or burn rule changes
 CACHE_VERSION = "1"
-#: class slots: 0 = no data, 1..25 = the RESDC level-2 codes, last = not a RESDC code
-SLOT_CODES = np.array([NO_DATA, *RESDC_CLASSES], dtype=np.int64)
-UNKNOWN = len(SLOT_CODES)
-N_SLOTS = UNKNOWN + 1
+#: segments of the counties' outlines (m, in their equal-area CRS) before they are taken onto a
+#: grid whose CRS is not equal-area (a lon/lat grid): straight lines stay straight to ~2 cm
+DENSIFY_M = 1000.0
 #: a pixel covered by more than EPS and less than 1 − EPS of its area is a border pixel (exact mode)
 EPS = 1e-9
 #: side of the tiles the county grid is burned in
@@ -126,6 +132,7 @@ def raster_zonal_areas(
     block_size: int = 2048,
     cache_dir: Path | None = None,
     raster_crs: dict[int, str] | None = None,
+    legends: dict[int, Legend] | None = None,
 ) -> ZonalResult:
     """Per-county, per-class areas for every year, and optionally the transfer matrix, from
     categorical rasters (pixel value = RESDC code).
@@ -136,7 +143,11 @@ def raster_zonal_areas(
     pixel goes to the county holding its centre) or ``exact`` (pixels cut by a county boundary
     count by their covered fractions); ``block_size``: pixels per side of one read window;
     ``cache_dir``: where the burned county grid is cached (default: a temporary folder, removed
-    afterwards); ``raster_crs``: year → CRS to assume for a raster (overrides the file's).
+    afterwards); ``raster_crs``: year → CRS to assume for a raster (overrides the file's);
+    ``legends``: year → the legend of its pixel values (default: RESDC). Class codes come back
+    as the zonal stage's numbers (:meth:`~pipeline.settings.legends.Legend.to_internal`; RESDC
+    codes as themselves). Cell areas: :func:`~pipeline.geom.cell_area.cell_areas` (the
+    ``notes`` of the result say how they were obtained, per year).
     Returns :class:`~pipeline.zonal.ZonalResult`, areas in hm², sorted, as the vector path does.
     """
     if border not in ("center", "exact"):
@@ -147,6 +158,14 @@ def raster_zonal_areas(
         raise ValueError("counties carry no CRS")
     years = sorted(rasters)
     grids = {y: open_grid(y, Path(rasters[y]), (raster_crs or {}).get(y)) for y in years}
+    legends = {y: (legends or {}).get(y) or load_legend(None) for y in years}
+    for y in years:
+        if legends[y].text:
+            raise InputError(
+                f"{legends[y].label()} has text codes; a raster holds numbers. Name a legend "
+                "with number codes for this year.",
+                where=f"landuse {y} ({grids[y].path})",
+            )
     passes: list[tuple[int, ...]] = []
     if transitions:
         base, target = transitions
@@ -172,20 +191,27 @@ def raster_zonal_areas(
     ids = counties["county_id"].to_numpy()
     areas: list[tuple] = []
     trans: list[tuple] = []
+    notes: list[str] = []
     reprojected: dict[str, np.ndarray] = {}
     with _cache_folder(cache_dir) as folder:
         for pass_years in passes:
             grid = grids[pass_years[0]]
+            cells = cell_areas(grid.crs, tuple(grid.transform)[:6], grid.width, grid.height,
+                               CRS.from_user_input(counties.crs))  # fmt: skip
             ckey = grid.crs.to_wkt()
             if ckey not in reprojected:
-                reprojected[ckey] = _counties_on_grid(counties, grid)
+                reprojected[ckey] = _counties_on_grid(counties, grid, cells.method)
             geoms = reprojected[ckey]
             t0 = time.perf_counter()
             zones = _burn_zones(geoms, ids, grid, folder)
             t1 = time.perf_counter()
+            slots = _Slots.of([legends[y] for y in pass_years])
             total, frac = _histogram(
-                [grids[y] for y in pass_years], zones, geoms, engine, border, block_size
-            )
+                [grids[y] for y in pass_years], [legends[y] for y in pass_years], slots, zones,
+                geoms, engine, border, block_size, cells,
+            )  # fmt: skip
+            for y in pass_years:
+                notes.append(f"landuse {y} ({grids[y].path}): cell areas: {cells.description}")
             log.info(
                 "raster zonal %s: %d × %d px, county grid %.1f s, histogram %.1f s (%s)",
                 "/".join(map(str, pass_years)),
@@ -195,7 +221,8 @@ def raster_zonal_areas(
                 time.perf_counter() - t1,
                 border,
             )
-            a, t = _to_rows(total, frac, pass_years, grid, len(ids))
+            px = grid.pixel_area_m2 if cells.method == "equal-area" else None
+            a, t = _to_rows(total, frac, pass_years, slots, len(ids), px)
             areas += a
             trans += t
     class_areas = sum_parts([areas], ids, ["year", "class_code"], "class_areas")
@@ -203,27 +230,23 @@ def raster_zonal_areas(
     if transitions:
         result = sum_parts([trans], ids, ["from_code", "to_code"], "transitions")
         result = add_residuals(result, class_areas, *transitions)
-    return ZonalResult(class_areas, result)
+    return ZonalResult(class_areas, result, tuple(sorted(notes)))
 
 
-def _counties_on_grid(counties: gpd.GeoDataFrame, grid: Grid) -> np.ndarray:
-    """County polygons in the grid's CRS (reprojected only onto an equal-area CRS), rings oriented
-    consistently (exterior counter-clockwise, holes clockwise)."""
+def _counties_on_grid(counties: gpd.GeoDataFrame, grid: Grid, method: str) -> np.ndarray:
+    """County polygons in the grid's CRS (the grid is never resampled: the counties come to it),
+    rings oriented consistently (exterior counter-clockwise, holes clockwise). Onto a grid that
+    is not equal-area, their outlines are first cut into segments of at most DENSIFY_M metres,
+    so that a straight edge of the equal-area plane stays where it was."""
     src = CRS.from_user_input(counties.crs)
     if same_coordinates(src, grid.crs, counties.total_bounds):
         geoms = np.asarray(counties.geometry.values)
-    elif is_equal_area(grid.crs):
-        log.info("reprojecting the counties onto the CRS of %s (%s)", grid.path, grid.crs.name)
-        geoms = np.asarray(counties.to_crs(grid.crs).geometry.values)
     else:
-        op = grid.crs.coordinate_operation
-        raise InputError(
-            f"is in {grid.crs.name} ({op.method_name if op else 'unknown projection'}), which is "
-            "not an equal-area projection: its pixels do not all cover the same ground area, so "
-            "pixel counts would give wrong hectares. Reproject the raster to an equal-area CRS "
-            "(e.g. the run's equal_area_crs) with gdalwarp -r near, or give an equal-area CRS.",
-            where=f"landuse {grid.year} ({grid.path})",
-        )
+        log.info("reprojecting the counties onto the CRS of %s (%s)", grid.path, grid.crs.name)
+        moved = counties
+        if method != "equal-area" and src.is_projected and not is_equal_area(grid.crs):
+            moved = counties.set_geometry(shapely.segmentize(counties.geometry.values, DENSIFY_M))
+        geoms = np.asarray(moved.to_crs(grid.crs).geometry.values)
     return shapely.orient_polygons(geoms)
 
 
@@ -329,9 +352,37 @@ def _write_zones(
 # --- histogram -----------------------------------------------------------------------------------
 
 
-def _lut(grid: Grid) -> tuple[np.ndarray, int]:
+@dataclass(frozen=True)
+class _Slots:
+    """The class slots of one pass over one or two years' grids: slot 0 = no data, 1 … = the
+    classes of each year's legend in order, the last slot (``unknown``) = a value that is no
+    class. ``codes[k][slot]``: the zonal number (:meth:`Legend.to_internal`) of year k's slot."""
+
+    codes: tuple[np.ndarray, ...]
+    n: int  # slots per axis
+
+    @property
+    def unknown(self) -> int:
+        return self.n - 1
+
+    @staticmethod
+    def of(legends: list[Legend]) -> _Slots:
+        codes = tuple(
+            np.array([NO_DATA, *leg.to_internal(sorted(leg.classes))], dtype=np.int64)
+            for leg in legends
+        )
+        n = max(len(c) for c in codes) + 1
+        if n > 255:
+            raise InputError(f"{legends[0].label()} has more than 253 classes", "legend")
+        return _Slots(codes, n)
+
+
+def _lut(grid: Grid, legend: Legend, slots: _Slots) -> tuple[np.ndarray, int]:
     """Lookup table raw value (+ offset) → class slot, and the offset. Rasters of other types than
-    8/16-bit integers are converted block by block to uint16 first (see :func:`_small`)."""
+    8/16-bit integers are converted block by block to uint16 first (see :func:`_small`). The
+    legend's roll-up is applied; its nodata codes, the file's nodata value and 0 (unless 0 is a
+    class of the legend, as MODIS water is) are "no data"."""
+    UNKNOWN = slots.unknown
     kind = np.dtype(grid.dtype)
     if kind in (np.uint8, np.int8, np.uint16, np.int16):
         info = np.iinfo(kind)
@@ -341,10 +392,13 @@ def _lut(grid: Grid) -> tuple[np.ndarray, int]:
     values = np.arange(lo, lo + size, dtype=np.int64)
     slot = np.full(size, UNKNOWN, dtype=np.uint8)
     rolled = values.copy()
-    for sub, top in CROPLAND_SUBCODES.items():
+    for sub, top in legend.roll_up.items():
         rolled[values == sub] = top
-    for s, code in enumerate(SLOT_CODES):
-        slot[rolled == code] = s  # code 0 → slot 0: 0 is never a class, it is "no data"
+    slot[values == 0] = 0  # 0 is "no data" unless it is a class (set below)
+    for s, code in enumerate(sorted(legend.classes), start=1):
+        slot[rolled == code] = s
+    for code in legend.nodata:
+        slot[values == code] = 0
     if grid.nodata is not None and np.isfinite(grid.nodata) and float(grid.nodata).is_integer():
         nd = int(grid.nodata) - lo
         if 0 <= nd < size:
@@ -356,7 +410,7 @@ def _lut(grid: Grid) -> tuple[np.ndarray, int]:
 
 def _small(block: np.ndarray, nodata: float | None) -> np.ndarray:
     """A block of a 32/64-bit or float raster as uint16 codes: no data → 0, anything that is not
-    an integer in 0–65534 → 65535 (a value that is no RESDC code)."""
+    an integer in 0–65534 → 65535 (a value that is no class)."""
     b = block.astype(np.float64, copy=False)
     nod = np.isnan(b)
     if nodata is not None:
@@ -369,10 +423,9 @@ def _small(block: np.ndarray, nodata: float | None) -> np.ndarray:
 
 @numba.njit(nogil=True, cache=True)
 def _hist_kernel(
-    zones, a, lut_a, off_a, b, lut_b, off_b, skip, use_skip, counts
+    zones, a, lut_a, off_a, b, lut_b, off_b, skip, use_skip, counts, n_slots
 ):  # pragma: no cover
     """counts[(zone·S + slot_a)·S + slot_b] += 1 over the block (pixels with skip set left out)."""
-    n_slots = N_SLOTS
     h, w = zones.shape
     for i in range(h):
         for j in range(w):
@@ -381,6 +434,22 @@ def _hist_kernel(
             sa = lut_a[np.int64(a[i, j]) + off_a]
             sb = lut_b[np.int64(b[i, j]) + off_b]
             counts[(np.int64(zones[i, j]) * n_slots + sa) * n_slots + sb] += 1
+
+
+@numba.njit(nogil=True, cache=True)
+def _area_kernel(
+    zones, a, lut_a, off_a, b, lut_b, off_b, skip, use_skip, cell, acc, n_slots
+):  # pragma: no cover
+    """acc[(zone·S + slot_a)·S + slot_b] += the cell's area (m²), for grids whose cells differ in
+    area (lon/lat, other projections); otherwise as :func:`_hist_kernel`."""
+    h, w = zones.shape
+    for i in range(h):
+        for j in range(w):
+            if use_skip and skip[i, j]:
+                continue
+            sa = lut_a[np.int64(a[i, j]) + off_a]
+            sb = lut_b[np.int64(b[i, j]) + off_b]
+            acc[(np.int64(zones[i, j]) * n_slots + sa) * n_slots + sb] += cell[i, j]
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -455,11 +524,11 @@ def _coverage(xy, starts, ends, x0, y0, h, w):  # pragma: no cover
 
 @numba.njit(nogil=True, cache=True)
 def _fraction_kernel(
-    cov, r0, c0, z, a, lut_a, off_a, b, lut_b, off_b, partial, frac
+    cov, r0, c0, z, a, lut_a, off_a, b, lut_b, off_b, partial, frac, n_slots, cell, weighted
 ):  # pragma: no cover
     """For the pixels of the sub-window (r0, c0) the county z covers only partly: mark them and
-    add the covered fraction to frac[(z·S + slot_a)·S + slot_b]."""
-    n_slots = N_SLOTS
+    add the covered fraction to frac[(z·S + slot_a)·S + slot_b] — times the cell's own area
+    (m²) when ``weighted``."""
     h, w = cov.shape
     for i in range(h):
         for j in range(w):
@@ -468,6 +537,8 @@ def _fraction_kernel(
                 partial[r0 + i, c0 + j] = 1
                 sa = lut_a[np.int64(a[r0 + i, c0 + j]) + off_a]
                 sb = lut_b[np.int64(b[r0 + i, c0 + j]) + off_b]
+                if weighted:
+                    c *= cell[r0 + i, c0 + j]
                 frac[(np.int64(z) * n_slots + sa) * n_slots + sb] += c
 
 
@@ -508,32 +579,37 @@ def _rings(geoms: np.ndarray, grid: Grid) -> list[_Rings]:
 
 def _histogram(
     grids: list[Grid],
+    legends: list[Legend],
+    slots: _Slots,
     zones: Path,
     geoms: np.ndarray,
     engine: Engine,
     border: str,
     block_size: int,
+    cells: CellAreas,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Counts (and, for exact borders, border-pixel fractions) per (zone, slot a, slot b)."""
+    """Counts (and, for exact borders, border-pixel fractions) per (zone, slot a, slot b); for a
+    grid that is not equal-area, areas in m² instead (each cell by its own area)."""
     grid = grids[0]
     n_zones = len(geoms) + 1
-    size = n_zones * N_SLOTS * N_SLOTS
+    size = n_zones * slots.n * slots.n
+    weighted = cells if cells.method != "equal-area" else None
     # windows aligned to the file's tiles, so that no tile is decompressed twice
     th, tw = grid.tile
     bh = max(th, (block_size // th) * th) if th < grid.height else block_size
     bw = max(tw, (block_size // tw) * tw) if tw < grid.width else block_size
     rings = _rings(geoms, grid) if border == "exact" else []
     sources = tuple((str(g.path), g.nodata) for g in grids)
-    luts = tuple(_lut(g) for g in grids)
+    luts = tuple(_lut(g, leg, slots) for g, leg in zip(grids, legends))
     tasks = []
     for r0 in range(0, grid.height, bh):
         h = min(bh, grid.height - r0)
         windows = [(r0, c0, h, min(bw, grid.width - c0)) for c0 in range(0, grid.width, bw)]
         band = [g for g in rings if g.bbox[0] < r0 + h and g.bbox[2] > r0]
-        tasks.append((sources, luts, str(zones), windows, size, band))
+        tasks.append((sources, luts, str(zones), windows, size, band, slots.n, weighted))
     with rasterio.Env(GDAL_CACHEMAX=READ_CACHE_BYTES):  # local threads share this process's cache
         parts = engine.map(_band_task, tasks, desc="raster zonal")
-    total = np.zeros(size, dtype=np.int64)
+    total = np.zeros(size, dtype=np.int64 if weighted is None else np.float64)
     frac = np.zeros(size, dtype=np.float64) if border == "exact" else None
     unknown: dict[float, int] = {}
     for p in parts:  # task order: fixed by the grid and block size, not by the engine
@@ -543,15 +619,58 @@ def _histogram(
         for v, n in p["unknown"].items():
             unknown[v] = unknown.get(v, 0) + n
     if unknown:
-        listing = ", ".join(f"{as_given(v)} ({n:,} px)" for v, n in sorted(unknown.items())[:30])
         raise InputError(
-            f"pixel values that are no RESDC code inside the counties: {listing}. Valid codes: "
-            f"{', '.join(map(str, RESDC_CLASSES))} (and 111–114, 121–124); 0 and the file's "
-            "nodata value are no data. If a value marks missing data, set it as the file's "
-            "nodata (gdal_edit.py -a_nodata VALUE).",
+            unknown_pixels_message(legends, unknown, "inside the counties"),
             where=" / ".join(f"landuse {g.year} ({g.path})" for g in grids),
         )
     return total, frac
+
+
+def check_raster_values(year: int, path: Path, crs: str | None, legend: Legend) -> None:
+    """Read every pixel of a land-use raster (a band of rows at a time) and raise an error naming
+    the values that are no class of its legend (``ecovoucher validate``; ``run`` finds them only
+    inside the counties)."""
+    grid = open_grid(year, path, crs)
+    if legend.text:
+        raise InputError(
+            f"{legend.label()} has text codes; a raster holds numbers",
+            where=f"landuse {year} ({path})",
+        )
+    slots = _Slots.of([legend])
+    lut, off = _lut(grid, legend, slots)
+    unknown: dict[float, int] = {}
+    rows = max(grid.tile[0], (2**22 // max(grid.width, 1)) // grid.tile[0] * grid.tile[0])
+    with rasterio.Env(GDAL_CACHEMAX=READ_CACHE_BYTES), rasterio.open(path) as src:
+        for r0 in range(0, grid.height, rows):
+            win = Window(0, r0, grid.width, min(rows, grid.height - r0))
+            raw = src.read(1, window=win)
+            small = raw if raw.dtype in (np.uint8, np.int8, np.uint16, np.int16) else None
+            if small is None:
+                small = _small(raw, grid.nodata)
+            bad = lut[small.astype(np.int64) + (off if raw.dtype == small.dtype else 0)]
+            bad = bad == slots.unknown
+            if bad.any():
+                values, n = np.unique(raw[bad], return_counts=True)
+                for v, k in zip(values.tolist(), n.tolist()):
+                    unknown[float(v)] = unknown.get(float(v), 0) + int(k)
+    if unknown:
+        raise InputError(
+            unknown_pixels_message([legend], unknown, "in the file"),
+            where=f"landuse {year} ({path})",
+        )
+
+
+def unknown_pixels_message(legends: list[Legend], unknown: dict[float, int], where: str) -> str:
+    """The error text for pixel values that are no class of the legend(s)."""
+    codes = {int(v) if float(v).is_integer() else v: n for v, n in unknown.items()}
+    text = legends[0].unknown_message(codes, "px")
+    if len(legends) > 1 and legends[1].key != legends[0].key:
+        text += f" (or of {legends[1].label()})"
+    return (
+        f"pixel values {where}: {text} 0 (unless a class) and the file's nodata value are no "
+        "data; if a value marks missing data, set it as the file's nodata (gdal_edit.py "
+        "-a_nodata VALUE) or list it under the legend's 'nodata:'."
+    )
 
 
 def _band_task(
@@ -561,14 +680,18 @@ def _band_task(
     windows: list[tuple[int, int, int, int]],
     size: int,
     rings: list[_Rings],
+    n_slots: int,
+    cells: CellAreas | None,
 ) -> dict:
-    """Histogram one band of blocks; returns the non-zero cells (sparse) and unknown values."""
-    counts = np.zeros(size, dtype=np.int64)
+    """Histogram one band of blocks; returns the non-zero cells (sparse) and unknown values.
+    ``cells``: the cell areas of a grid that is not equal-area (then areas in m², not counts)."""
+    counts = np.zeros(size, dtype=np.int64 if cells is None else np.float64)
     frac = np.zeros(size, dtype=np.float64) if rings else None
     unknown: dict[float, int] = {}
     lut_a, off_a = luts[0]
     lut_b, off_b = luts[-1] if len(luts) > 1 else (np.zeros_like(luts[0][0]), luts[0][1])
     no_skip = np.zeros((1, 1), dtype=np.uint8)
+    no_cell = np.zeros((1, 1), dtype=np.float64)
     with contextlib.ExitStack() as stack:
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=READ_CACHE_BYTES))
         zsrc = stack.enter_context(rasterio.open(zones_path))
@@ -591,6 +714,7 @@ def _band_task(
                 blocks.append(raw)
             a = blocks[0]
             b = blocks[-1]
+            cell = cells.block(r0, c0, h, w) if cells is not None else no_cell
             partial = no_skip
             if frac is not None:
                 partial = np.zeros((h, w), dtype=np.uint8)
@@ -602,12 +726,18 @@ def _band_task(
                     cov = _coverage(g.xy, g.starts, g.ends, float(gc0), float(gr0),
                                     gr1 - gr0, gc1 - gc0)  # fmt: skip
                     _fraction_kernel(cov, gr0 - r0, gc0 - c0, g.zone, a, lut_a, off_a, b,
-                                     lut_b, off_b, partial, frac)  # fmt: skip
-            before = _unknown_total(counts, frac)
-            _hist_kernel(z, a, lut_a, off_a, b, lut_b, off_b, partial, frac is not None, counts)
-            if _unknown_total(counts, frac) > before:
+                                     lut_b, off_b, partial, frac, n_slots, cell,
+                                     cells is not None)  # fmt: skip
+            before = _unknown_total(counts, frac, n_slots)
+            if cells is None:
+                _hist_kernel(z, a, lut_a, off_a, b, lut_b, off_b, partial, frac is not None,
+                             counts, n_slots)  # fmt: skip
+            else:
+                _area_kernel(z, a, lut_a, off_a, b, lut_b, off_b, partial, frac is not None,
+                             cell, counts, n_slots)  # fmt: skip
+            if _unknown_total(counts, frac, n_slots) > before:
                 inside = (z > 0) | (partial > 0) if frac is not None else z > 0
-                _collect_unknown(srcs, win, luts, inside, unknown)
+                _collect_unknown(srcs, win, luts, inside, unknown, n_slots - 1)
     out = {"idx": np.flatnonzero(counts), "unknown": unknown}
     out["count"] = counts[out["idx"]]
     if frac is not None:
@@ -616,38 +746,46 @@ def _band_task(
     return out
 
 
-def _unknown_total(counts: np.ndarray, frac: np.ndarray | None) -> float:
-    """Pixels (and fractions) in an UNKNOWN slot of a county (zone > 0) so far."""
-    c = counts.reshape(-1, N_SLOTS, N_SLOTS)[1:]
-    n = float(c[:, UNKNOWN, :].sum() + c[:, :, UNKNOWN].sum())
+def _unknown_total(counts: np.ndarray, frac: np.ndarray | None, n_slots: int) -> float:
+    """Pixels (and fractions) in the unknown slot of a county (zone > 0) so far."""
+    unk = n_slots - 1
+    c = counts.reshape(-1, n_slots, n_slots)[1:]
+    n = float(c[:, unk, :].sum() + c[:, :, unk].sum())
     if frac is not None:
-        f = frac.reshape(-1, N_SLOTS, N_SLOTS)[1:]
-        n += float(f[:, UNKNOWN, :].sum() + f[:, :, UNKNOWN].sum())
+        f = frac.reshape(-1, n_slots, n_slots)[1:]
+        n += float(f[:, unk, :].sum() + f[:, :, unk].sum())
     return n
 
 
-def _collect_unknown(srcs, win, luts, inside, unknown: dict) -> None:  # type: ignore[no-untyped-def]
+def _collect_unknown(srcs, win, luts, inside, unknown: dict, unk: int) -> None:  # type: ignore[no-untyped-def]
     for src, (lut, off) in zip(srcs, luts):
         raw = src.read(1, window=win)
         if raw.dtype in (np.uint8, np.int8, np.uint16, np.int16):
-            bad = lut[raw.astype(np.int64) + off] == UNKNOWN
+            bad = lut[raw.astype(np.int64) + off] == unk
         else:
-            bad = lut[_small(raw, src.nodata).astype(np.int64)] == UNKNOWN
+            bad = lut[_small(raw, src.nodata).astype(np.int64)] == unk
         values, n = np.unique(raw[bad & inside], return_counts=True)
         for v, k in zip(values.tolist(), n.tolist()):
             unknown[float(v)] = unknown.get(float(v), 0) + int(k)
 
 
 def _to_rows(
-    total: np.ndarray, frac: np.ndarray | None, years: tuple[int, ...], grid: Grid, n_counties: int
+    total: np.ndarray,
+    frac: np.ndarray | None,
+    years: tuple[int, ...],
+    slots: _Slots,
+    n_counties: int,
+    px: float | None,
 ) -> tuple[list[tuple], list[tuple]]:
     """(position, year, code, m²) and (position, from, to, m²) rows for :func:`pipeline.zonal.vector.sum_parts`;
-    zone 0 (outside every county) and the no-data slot are left out of the class areas."""
-    px = grid.pixel_area_m2
-    cube = total.reshape(n_counties + 1, N_SLOTS, N_SLOTS)[1:, :UNKNOWN, :UNKNOWN]
+    zone 0 (outside every county) and the no-data slot are left out of the class areas. ``px``:
+    the area of every pixel (m²), or None when ``total`` and ``frac`` are areas already."""
+    S, UNKNOWN = slots.n, slots.unknown
+    cube = total.reshape(n_counties + 1, S, S)[1:, :UNKNOWN, :UNKNOWN]
     fcube = None
     if frac is not None:
-        fcube = frac.reshape(n_counties + 1, N_SLOTS, N_SLOTS)[1:, :UNKNOWN, :UNKNOWN]
+        fcube = frac.reshape(n_counties + 1, S, S)[1:, :UNKNOWN, :UNKNOWN]
+    codes = [np.concatenate([c, np.zeros(UNKNOWN - len(c), dtype=np.int64)]) for c in slots.codes]
 
     def rows(counts: np.ndarray, fr: np.ndarray | None, drop_zero: bool) -> tuple[np.ndarray, ...]:
         pixels = counts.astype(np.float64) + (fr if fr is not None else 0.0)
@@ -655,7 +793,7 @@ def _to_rows(
         if drop_zero:
             keep[:, 0] = False
         pos, slot = np.nonzero(keep)
-        return pos, slot, pixels[pos, slot] * px
+        return pos, slot, pixels[pos, slot] * (px if px is not None else 1.0)
 
     areas = []
     axis_sum = {0: 2, 1: 1}  # year index → axis of the cube to sum out
@@ -663,12 +801,12 @@ def _to_rows(
         c = cube.sum(axis=axis_sum[k])
         f = fcube.sum(axis=axis_sum[k]) if fcube is not None else None
         pos, slot, m2 = rows(c, f, drop_zero=True)
-        areas.append((pos, np.full(len(pos), year), SLOT_CODES[slot], m2))
+        areas.append((pos, np.full(len(pos), year), codes[k][slot], m2))
     trans = []
     if len(years) == 2:
         n = n_counties
         flat = cube.reshape(n, UNKNOWN * UNKNOWN)
         fflat = fcube.reshape(n, UNKNOWN * UNKNOWN) if fcube is not None else None
         pos, cell, m2 = rows(flat, fflat, drop_zero=True)  # cell 0 = (no data → no data)
-        trans.append((pos, SLOT_CODES[cell // UNKNOWN], SLOT_CODES[cell % UNKNOWN], m2))
+        trans.append((pos, codes[0][cell // UNKNOWN], codes[-1][cell % UNKNOWN], m2))
     return areas, trans

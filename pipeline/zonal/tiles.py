@@ -87,7 +87,7 @@ def tile_plan(
     if not limit:
         return TilePlan()
     try:
-        features = sum(_feature_count(e.path, e.layer) for e in entries)
+        features = sum(_feature_count(f, e.layer) for e in entries for f in e.all_files)
     except Exception:  # unreadable: ingest says why, with the fix
         return TilePlan(1, limit)
     if memory_limit is not None:

@@ -58,6 +58,7 @@ ZONAL_FORMAT = 3
 class ZonalResult:
     class_areas: pd.DataFrame  # county_id, year, class_code, area_ha
     transitions: pd.DataFrame | None  # county_id, from_code, to_code, area_ha
+    notes: tuple[str, ...] = ()  # for the provenance: how areas were obtained (raster cells)
 
 
 def zonal_areas(
