@@ -11,6 +11,12 @@ exactextract (both exact coverage fractions).
     scripts/benchmark_raster.py                      # the JJJ demo burned to 30 m (built if needed)
     scripts/benchmark_raster.py --demo DIR --resolution 90
     scripts/benchmark_raster.py --skip rasterstats   # contenders to leave out
+    scripts/benchmark_raster.py --skip exactextract rasterstats exact center-cached
+
+The ``geographic`` contenders run the same counties on a lon/lat (CGCS2000, EPSG:4490) copy of
+the grids with the same pixel count (the Albers grid's extent in lon/lat, cut into as many
+columns and rows; values by nearest neighbour, untimed): every cell then counts with its own
+ellipsoidal area (issue 15), which must cost no more than 10 % over the equal-area grid.
 
 exactextract and rasterstats are benchmark-only tools (pip install exactextract rasterstats).
 """
@@ -37,6 +43,8 @@ CONTENDERS = {
     "center": "ecovoucher raster, center",
     "center-cached": "ecovoucher raster, center (county grid cached)",
     "exact": "ecovoucher raster, exact",
+    "geographic": "ecovoucher raster, center, lon/lat grid (same px count)",
+    "geographic-exact": "ecovoucher raster, exact, lon/lat grid (same px count)",
     "exactextract": "exactextract (unique, frac, count)",
     "rasterstats": "rasterstats zonal_stats(categorical=True)",
 }
@@ -63,8 +71,23 @@ def run_contender(name: str, demo: Path, years: list[int], workers: int, out: Pa
         crs_wkt = src.crs.to_wkt()
         px_ha = abs(src.transform.a * src.transform.e) / 1e4
     counties = _counties(demo, crs_wkt)
+    if name.startswith("geographic"):
+        rasters = {y: demo / f"lu_{y}_lonlat.tif" for y in years}
     t0 = time.perf_counter()
-    if name in ("center", "center-cached", "exact"):
+    if name.startswith("geographic"):
+        from pipeline.runtime.engine import Engine
+        from pipeline.zonal.raster import raster_zonal_areas
+
+        res = raster_zonal_areas(
+            counties,
+            rasters,
+            Engine(workers=workers, progress=False),
+            transitions=tuple(years),
+            border="exact" if name == "geographic-exact" else "center",
+            cache_dir=out.parent / f"zones-{name}",
+        )
+        table = res.class_areas
+    elif name in ("center", "center-cached", "exact"):
         from pipeline.runtime.engine import Engine
         from pipeline.zonal.raster import raster_zonal_areas
 
@@ -111,6 +134,27 @@ def run_contender(name: str, demo: Path, years: list[int], workers: int, out: Pa
     out.with_suffix(".json").write_text(json.dumps({"seconds": seconds}))
 
 
+def _lonlat_copy(src_path: Path, dst_path: Path) -> None:
+    """The grid in CGCS2000 lon/lat (EPSG:4490) with as many columns and rows as the Albers
+    grid, over its extent; values by nearest neighbour (for timing only)."""
+    import rasterio
+    from rasterio.warp import Resampling, reproject, transform_bounds
+
+    with rasterio.open(src_path) as src:
+        if dst_path.exists():
+            with rasterio.open(dst_path) as done:
+                if (done.width, done.height) == (src.width, src.height):
+                    return
+        west, south, east, north = transform_bounds(src.crs, "EPSG:4490", *src.bounds)
+        transform = rasterio.transform.from_bounds(west, south, east, north, src.width,
+                                                   src.height)  # fmt: skip
+        profile = {**src.profile, "crs": "EPSG:4490", "transform": transform}
+        with rasterio.open(dst_path, "w", **profile) as dst:
+            reproject(rasterio.band(src, 1), rasterio.band(dst, 1), dst_transform=transform,
+                      dst_crs="EPSG:4490", resampling=Resampling.nearest,
+                      num_threads=2)  # fmt: skip
+
+
 def _max_diff(a: pd.DataFrame, b: pd.DataFrame) -> float:
     keys = ["county_id", "year", "class_code"]
     a = a.astype({"county_id": str})
@@ -152,6 +196,12 @@ def main() -> None:
             f"grid {src.width} × {src.height} px = {mpx:,.0f} Mpx per year at {args.resolution:g} m"
         )
 
+    if not {"geographic", "geographic-exact"} <= set(args.skip):
+        t0 = time.perf_counter()
+        for year in args.years:
+            _lonlat_copy(rasters[year], args.demo / f"lu_{year}_lonlat.tif")
+        print(f"lon/lat copies ready ({time.perf_counter() - t0:.1f} s)")
+
     tmp = Path(tempfile.mkdtemp(prefix="ecovoucher-rbench-"))
     rows, tables = [], {}
     for name, label in CONTENDERS.items():
@@ -181,6 +231,11 @@ def main() -> None:
     if "exact" in tables and "exactextract" in tables:
         d = _max_diff(tables["exact"], tables["exactextract"])
         print(f"exact vs exactextract (both exact fractions): max |difference| {d:.6f} ha")
+    for geo, eq in (("geographic", "center"), ("geographic-exact", "exact")):
+        times = {r[0]: r[2] for r in rows}
+        if geo in times and eq in times:
+            print(f"{geo} vs {eq} (same px count, lon/lat vs equal-area): "
+                  f"{times[geo] / times[eq]:.3f}× the time")  # fmt: skip
     if "center" in tables and "exact" in tables:
         d = _max_diff(tables["center"], tables["exact"])
         print(f"center vs exact (the border error of the centre rule): max {d:.2f} ha")

@@ -9,8 +9,8 @@ One public function, :func:`raster_zonal_areas`; it returns the same
 Pipeline
     1. Every raster is opened and checked: any CRS (projected or lon/lat), band 1, integer class
        codes. When its CRS is not the counties' CRS, the counties are reprojected onto the
-       raster's CRS (onto a CRS that is not equal-area, their outlines are first cut into
-       segments of at most 1 km, so that they keep their shape).
+       raster's CRS (their vertices; a county delivered in lon/lat comes back onto a lon/lat
+       grid as it was).
     2. The county polygons are burned onto the grid once (``rasterio.features.rasterize``,
        pixel-centre rule, value = county position + 1, 0 = no county) in 4096-px tiles and cached
        as a GeoTIFF in ``cache_dir``, named by a hash of the county geometries (WKB, in the grid's
@@ -98,7 +98,7 @@ from rasterio.windows import Window
 
 from pipeline.errors import InputError, Problem
 from pipeline.geom.cell_area import CellAreas, cell_areas
-from pipeline.geom.crs import is_equal_area, same_coordinates
+from pipeline.geom.crs import same_coordinates
 from pipeline.ingest.grids import Grid, describe_grid, open_grid
 from pipeline.runtime.atomic import replacing
 from pipeline.runtime.engine import Engine
@@ -111,9 +111,6 @@ log = logging.getLogger(__name__)
 
 #: bump when the cached county grid's format or burn rule changes
 CACHE_VERSION = "1"
-#: segments of the counties' outlines (m, in their equal-area CRS) before they are taken onto a
-#: grid whose CRS is not equal-area (a lon/lat grid): straight lines stay straight to ~2 cm
-DENSIFY_M = 1000.0
 #: a pixel covered by more than EPS and less than 1 − EPS of its area is a border pixel (exact mode)
 EPS = 1e-9
 #: side of the tiles the county grid is burned in
@@ -200,7 +197,7 @@ def raster_zonal_areas(
                                CRS.from_user_input(counties.crs))  # fmt: skip
             ckey = grid.crs.to_wkt()
             if ckey not in reprojected:
-                reprojected[ckey] = _counties_on_grid(counties, grid, cells.method)
+                reprojected[ckey] = _counties_on_grid(counties, grid)
             geoms = reprojected[ckey]
             t0 = time.perf_counter()
             zones = _burn_zones(geoms, ids, grid, folder)
@@ -233,20 +230,17 @@ def raster_zonal_areas(
     return ZonalResult(class_areas, result, tuple(sorted(notes)))
 
 
-def _counties_on_grid(counties: gpd.GeoDataFrame, grid: Grid, method: str) -> np.ndarray:
+def _counties_on_grid(counties: gpd.GeoDataFrame, grid: Grid) -> np.ndarray:
     """County polygons in the grid's CRS (the grid is never resampled: the counties come to it),
-    rings oriented consistently (exterior counter-clockwise, holes clockwise). Onto a grid that
-    is not equal-area, their outlines are first cut into segments of at most DENSIFY_M metres,
-    so that a straight edge of the equal-area plane stays where it was."""
+    rings oriented consistently (exterior counter-clockwise, holes clockwise). Vertices are
+    reprojected, edges not densified: counties delivered in lon/lat (the usual case) come back
+    onto a lon/lat grid with their own vertices, to ~1e-9°."""
     src = CRS.from_user_input(counties.crs)
     if same_coordinates(src, grid.crs, counties.total_bounds):
         geoms = np.asarray(counties.geometry.values)
     else:
         log.info("reprojecting the counties onto the CRS of %s (%s)", grid.path, grid.crs.name)
-        moved = counties
-        if method != "equal-area" and src.is_projected and not is_equal_area(grid.crs):
-            moved = counties.set_geometry(shapely.segmentize(counties.geometry.values, DENSIFY_M))
-        geoms = np.asarray(moved.to_crs(grid.crs).geometry.values)
+        geoms = np.asarray(counties.to_crs(grid.crs).geometry.values)
     return shapely.orient_polygons(geoms)
 
 
@@ -437,6 +431,37 @@ def _hist_kernel(
 
 
 @numba.njit(nogil=True, cache=True)
+def _row_area_kernel(
+    zones, a, lut_a, off_a, b, lut_b, off_b, skip, use_skip, row_area, acc, n_slots
+):  # pragma: no cover
+    """As :func:`_area_kernel` for a grid whose cell areas depend on the row only (lon/lat,
+    normal cylindrical): along a row, runs of pixels of one (county, class, class) are counted
+    as integers and added once as run length × the row's area. (Adding a float per pixel to the
+    same bin is bound by the latency of the addition: ~1.4× the time of counting; runs make it
+    as fast as counting, measured on the demo's blocks.)"""
+    h, w = zones.shape
+    for i in range(h):
+        ai = row_area[i]
+        prev = -1
+        run = 0
+        for j in range(w):
+            if use_skip and skip[i, j]:
+                continue
+            sa = lut_a[np.int64(a[i, j]) + off_a]
+            sb = lut_b[np.int64(b[i, j]) + off_b]
+            k = (np.int64(zones[i, j]) * n_slots + sa) * n_slots + sb
+            if k == prev:
+                run += 1
+            else:
+                if run:
+                    acc[prev] += run * ai
+                prev = k
+                run = 1
+        if run:
+            acc[prev] += run * ai
+
+
+@numba.njit(nogil=True, cache=True)
 def _area_kernel(
     zones, a, lut_a, off_a, b, lut_b, off_b, skip, use_skip, cell, acc, n_slots
 ):  # pragma: no cover
@@ -614,7 +639,7 @@ def _histogram(
     unknown: dict[float, int] = {}
     for p in parts:  # task order: fixed by the grid and block size, not by the engine
         np.add.at(total, p["idx"], p["count"])
-        if frac is not None:
+        if frac is not None and "fidx" in p:  # a band that meets no county has no fractions
             np.add.at(frac, p["fidx"], p["frac"])
         for v, n in p["unknown"].items():
             unknown[v] = unknown.get(v, 0) + n
@@ -732,6 +757,9 @@ def _band_task(
             if cells is None:
                 _hist_kernel(z, a, lut_a, off_a, b, lut_b, off_b, partial, frac is not None,
                              counts, n_slots)  # fmt: skip
+            elif cells.by_row:
+                _row_area_kernel(z, a, lut_a, off_a, b, lut_b, off_b, partial, frac is not None,
+                                 cells.rows(r0, h), counts, n_slots)  # fmt: skip
             else:
                 _area_kernel(z, a, lut_a, off_a, b, lut_b, off_b, partial, frac is not None,
                              cell, counts, n_slots)  # fmt: skip
