@@ -1,15 +1,17 @@
-"""Command line: ``ecovoucher run | validate | demo | vep``. Parses arguments and calls one
+"""Command line: ``ecovoucher init | validate | run | demo | vep``. Parses arguments and calls one
 library function per command; turns errors into exit codes (0 ok, 2 bad input, 1 internal error,
 130 interrupted by Ctrl-C, 143 terminated by SIGTERM)."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
 import re
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -79,7 +81,7 @@ def _progress_option(p: argparse.ArgumentParser) -> None:
 
 
 def _memory_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("memory (vector land use; see README 'Memory model')")
+    g = p.add_argument_group("memory (vector land use; docs/cluster.md, 'Memory model')")
     g.add_argument(
         "--memory-limit",
         type=_size,
@@ -114,34 +116,156 @@ def _size(text: str) -> int:
     return size
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus: a misspelt option is reported as unknown, with the closest valid one,
+    before argparse would report a required option as missing (``--catalgo`` is a typo of
+    ``--catalog``, not a missing ``--catalog``)."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+    def unknown_option(self, argv: list[str]) -> str | None:
+        """The first option of ``argv`` that neither ``ecovoucher`` nor its command knows (with
+        a close match when there is one), or None."""
+        known = set(self._option_string_actions)
+        command = None
+        for token in argv:
+            if token == "--":
+                break
+            if not token.startswith("-") or _is_number(token):
+                if command is None and token in self.commands:
+                    command = token
+                    known |= set(self.commands[token]._option_string_actions)
+                continue
+            name = token.split("=", 1)[0]
+            longs = sorted(k for k in known if k.startswith("--"))
+            if name in known or (
+                name.startswith("--") and sum(k.startswith(name) for k in longs) == 1
+            ):  # argparse accepts a unique prefix (--cat for --catalog)
+                continue
+            close = difflib.get_close_matches(name, longs, n=1, cutoff=0.6)
+            where = f"ecovoucher {command} --help" if command else "ecovoucher --help"
+            hint = f"; did you mean {close[0]}?" if close else ""
+            return f"unknown option {name}{hint} (every option: {where})"
+        return None
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _verbosity(p: argparse.ArgumentParser, default: object) -> None:
+    """-v/-q before or after the command: the commands' copies default to SUPPRESS, so they
+    set the value only when given there."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-v", "--verbose", action="store_true", default=default,
+                   help="debug logs and tracebacks")  # fmt: skip
+    g.add_argument("-q", "--quiet", action="store_true", default=default,
+                   help="warnings and errors only")  # fmt: skip
+
+
+def _command(sub, name: str, summary: str, description: str, examples: str):
+    p = sub.add_parser(
+        name,
+        help=summary,
+        description=textwrap.fill(description, 79),
+        epilog="example:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _verbosity(p, argparse.SUPPRESS)
+    return p
+
+
+def _parser() -> _Parser:
+    p = _Parser(
         prog="ecovoucher",
-        description="Ecological-land vouchers (生态券) from land-use maps, and site VEP.",
+        description=textwrap.fill(
+            "Ecological-land vouchers (生态券) from land-use maps, and site VEP. Start with "
+            "`ecovoucher init my_study` (a commented catalog and config), then `validate` and "
+            "`run`; `ecovoucher COMMAND --help` shows each command's options.",
+            79,
+        ),
+        epilog="examples:\n"
+        "  ecovoucher demo                 # the Beijing–Tianjin–Hebei demo, into out/demo\n"
+        "  ecovoucher init my_study        # catalog.yaml and config.yaml to edit\n"
+        "  ecovoucher run --catalog my_study/catalog.yaml --config my_study/config.yaml "
+        "--out out/my_study -v\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"ecovoucher {__version__}")
-    verbosity = p.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logs, tracebacks")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    _verbosity(p, False)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the eco-voucher pipeline")
-    run.add_argument("--catalog", required=True, type=Path, help="data catalog YAML")
-    run.add_argument("--config", required=True, type=Path, help="run configuration YAML")
+    init = _command(
+        sub, "init", "write a commented catalog and config to start from",
+        "Writes DIR/catalog.yaml (where the data are) and DIR/config.yaml (what to compute), "
+        "every key explained in Chinese and English with its unit, with a table of national "
+        "reference values and their sources. As written they run on the demo data (built first "
+        "when missing): change the paths and field names to your own data, then validate and "
+        "run.",
+        "  ecovoucher init my_study\n"
+        "  ecovoucher validate --catalog my_study/catalog.yaml --config my_study/config.yaml\n",
+    )  # fmt: skip
+    init.add_argument("dir", type=Path, metavar="DIR", help="folder to write into (created)")
+    init.add_argument("--force", action="store_true", help="overwrite catalog.yaml/config.yaml")
+    _progress_option(init)
+    init.add_argument(
+        "--demo-data", type=Path, default=None, metavar="DIR",
+        help="where the demo data are, built there when missing (default: .cache/demo in the "
+        "source checkout, else DIR/demo-data)",
+    )  # fmt: skip
+
+    run = _command(
+        sub, "run", "run the eco-voucher pipeline",
+        "Computes the vouchers of every county and writes OUT/eco_vouchers.gpkg, the QGIS "
+        "project, figures, tables and OUT/report.html. Bad input stops the run with one message "
+        "naming the file, field or county ids and the fix, and leaves the output folder as it "
+        "was.",
+        "  ecovoucher run --catalog catalog.yaml --config config.yaml --out out\n"
+        "  ecovoucher run --catalog c.yaml --config f.yaml --out out --workers 2 --memory-limit 4G\n",
+    )  # fmt: skip
+    run.add_argument(
+        "--catalog", required=True, type=Path, help="data catalog YAML (where the data are)"
+    )
+    run.add_argument(
+        "--config", required=True, type=Path, help="run configuration YAML (what to compute)"
+    )
     run.add_argument("--out", required=True, type=Path, help="output folder")
     _wait_option(run)
     _progress_option(run)
     _engine_options(run)
     _memory_options(run)
 
-    val = sub.add_parser("validate", help="check every input without computing anything")
-    val.add_argument("--catalog", required=True, type=Path)
-    val.add_argument("--config", required=True, type=Path)
+    val = _command(
+        sub, "validate", "check every input, list every problem, compute nothing",
+        "Reads the catalog, the config and every file they name, and lists every problem found "
+        "in any of them together, each with the file, field, value or county ids and the fix. "
+        "Exit status 0 when there is none, 2 otherwise.",
+        "  ecovoucher validate --catalog catalog.yaml --config config.yaml\n",
+    )  # fmt: skip
+    val.add_argument(
+        "--catalog", required=True, type=Path, help="data catalog YAML (where the data are)"
+    )
+    val.add_argument(
+        "--config", required=True, type=Path, help="run configuration YAML (what to compute)"
+    )
     _progress_option(val)
     _memory_options(val)
 
-    demo = sub.add_parser("demo", help="build the Beijing–Tianjin–Hebei demo data and run on it")
-    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
+    demo = _command(
+        sub, "demo", "build the Beijing–Tianjin–Hebei demo data and run on it",
+        "Builds the demo data (real county boundaries; SYNTHETIC land use and statistics) in "
+        "--cache, then runs the pipeline on them into --out. Their report carries a demo "
+        "banner: the numbers are not real.",
+        "  ecovoucher demo\n"
+        "  ecovoucher demo --out out/national --provinces all --polygons 550000 --workers 2\n",
+    )  # fmt: skip
+    demo.add_argument(
+        "--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)"
+    )
     demo.add_argument(
         "--cache",
         type=Path,
@@ -167,11 +291,17 @@ def _parser() -> argparse.ArgumentParser:
     _engine_options(demo)
     _memory_options(demo)
 
-    vep = sub.add_parser("vep", help="value of the ecosystem products of one site (VEP)")
+    vep = _command(
+        sub, "vep", "value of the ecosystem products of one site (VEP)",
+        "Values each ecosystem product of one site (V = P − P′) by income capitalization, "
+        "market comparison, residual or cost, and writes OUT/vep.gpkg and two CSVs.",
+        "  ecovoucher vep --config configs/vep/niujiacun.yaml --out out/vep\n",
+    )  # fmt: skip
     vep.add_argument("--config", required=True, type=Path, help="VEP config YAML")
     vep.add_argument("--out", required=True, type=Path, help="output folder")
     _wait_option(vep)
     _progress_option(vep)
+    p.commands = dict(sub.choices)
     return p
 
 
@@ -290,7 +420,24 @@ def _cmd_demo(args: argparse.Namespace, progress: bool) -> int:
         )
     finally:
         engine.close()
+    from pipeline.demo.run import default_cache
+
+    print(f"demo data (synthetic): {Path(args.cache or default_cache()).resolve()}")
     print(f"demo output: {result.gpkg}")
+    print(f"open first: {result.gpkg.parent / 'report.html'}")
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace, progress: bool) -> int:
+    from pipeline.demo.run import ensure_demo_data
+    from pipeline.settings.init import init_project
+
+    data = ensure_demo_data(args.demo_data, fallback=args.dir / "demo-data", progress=progress)
+    catalog, config = init_project(args.dir, data, force=args.force)
+    print(f"wrote {catalog} and {config}; they point at the demo data in {data}")
+    print("next: change the paths and field names to your own data, then")
+    print(f"  ecovoucher validate --catalog {catalog} --config {config}")
+    print(f"  ecovoucher run --catalog {catalog} --config {config} --out {args.dir / 'out'}")
     return 0
 
 
@@ -305,6 +452,7 @@ def _cmd_vep(args: argparse.Namespace, progress: bool) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, bool], int]] = {
+    "init": _cmd_init,
     "run": _cmd_run,
     "validate": _cmd_validate,
     "demo": _cmd_demo,
@@ -333,7 +481,14 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    unknown = parser.unknown_option(argv)
+    if unknown:
+        parser.print_usage(sys.stderr)
+        print(f"ecovoucher: error: {unknown}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
         if hasattr(signal, "SIGBREAK"):  # Windows: the QGIS plugin's Cancel sends CTRL_BREAK

@@ -94,6 +94,23 @@ def _plan(config: Config | None = None) -> None:
     progress.plan(["config", "ingest", "zonal", "accounting", *optional, "export", "report"])
 
 
+def _load_settings(catalog_path: Path, config_path: Path):
+    """The catalog and the config; the problems of both reported together."""
+    problems: list[Problem] = []
+    catalog = config = files = None
+    try:
+        catalog = load_catalog(catalog_path)
+    except InputError as exc:
+        problems += exc.problems
+    try:
+        config, files = load_config(config_path)
+    except InputError as exc:
+        problems += exc.problems
+    if problems:
+        raise InputError(problems)
+    return catalog, config, files
+
+
 def check_inputs(
     catalog_path: Path,
     config_path: Path,
@@ -106,8 +123,7 @@ def check_inputs(
     polygons (no zonal statistics). ``tiles``, ``memory_limit``: as for :func:`run_pipeline`."""
     progress.plan(["config", "ingest", "overlaps"])
     with progress.stage("config", STAGES["config"]):
-        catalog = load_catalog(catalog_path)
-        config, files = load_config(config_path)
+        catalog, config, files = _load_settings(catalog_path, config_path)
         coefficients_by_year(catalog.legends(), files)
     plan = tile_plan(catalog, config, tiles, memory_limit)
     with _spill_folder(None, plan.n) as spill_dir:
@@ -209,8 +225,7 @@ def _stages(
     number of report files."""
     _plan()
     with _stage("config", seconds):
-        catalog = load_catalog(catalog_path)
-        config, files = load_config(config_path)
+        catalog, config, files = _load_settings(catalog_path, config_path)
         coefficients = coefficients_by_year(catalog.legends(), files)
     _plan(config)
     plan = tile_plan(catalog, config, tiles, memory_limit)
@@ -294,8 +309,11 @@ def _ingest_and_zonal(
             "ingest: %d counties; land use %s",
             len(inputs.counties),
             ", ".join(
-                f"{y}: {len(g) if y in inputs.landuse else g.n:,} polygons"
-                for y, g in {**inputs.landuse, **inputs.spills}.items()
+                [
+                    f"{y}: {len(g) if y in inputs.landuse else g.n:,} polygons"
+                    for y, g in {**inputs.landuse, **inputs.spills}.items()
+                ]
+                + [f"{y}: raster {p.name}" for y, p in sorted(inputs.rasters.items())]
             ),
         )
     years = (config.years.base, config.years.target)

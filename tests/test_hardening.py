@@ -26,7 +26,7 @@ from pipeline.cli import main
 from pipeline.runtime.lock import FolderLock
 
 REPO = Path(__file__).resolve().parents[1]
-#: what a run writes in --out (CONTRACT.md)
+#: what a run writes in --out (README, "What you get")
 OUTPUTS = {"eco_vouchers.gpkg", "eco_vouchers.qgz", "eco_vouchers_tables.xlsx", "figures",
            "tables", "report.html"}  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""Stage 4 (accounting) — the voucher market: counties trade their dynamic vouchers E (METHOD.md §1, "Trading").
+"""Stage 4 (accounting) — the voucher market: counties trade their dynamic vouchers E (docs/method.md §1.7).
 
 One public function, :func:`clear_market`, configured by :class:`MarketConfig` (the ``market:``
 section of the config). A county with E < 0 must buy |E| hm² of standard forest (a *buyer*); a

@@ -10,7 +10,7 @@ One public function, :func:`monte_carlo`, configured by :class:`UncertaintyConfi
   the two then multiplied independently by a factor in [1 − spread, 1 + spread];
 * a price q_d (``price``; none given: the config's price).
 
-and recomputes, for every county c (METHOD.md §1, eq. 1–3),
+and recomputes, for every county c (docs/method.md §1.7),
 
     ΔM_c,d = ΔM_c + Σ_i (A_i,c,t − B_i,c) · (k_i,d − k_i)     the static voucher with the drawn k
     E_c,d  = ΔM_c,d · G_c · P_c · (g / g_d) · (p / p_d)         the county's own GDP per capita

@@ -1,6 +1,6 @@
 """Stage 4 — accounting: standard-forest areas, static and dynamic vouchers, trade values.
 
-One public function, :func:`account`. Formulas (Gu, Tang & Wang 2022, eq. 1–3; METHOD.md §1):
+One public function, :func:`account`. Formulas (Gu, Tang & Wang 2022, eq. 1–3; docs/method.md §1):
 
     M_t = Σ_i A_i,t · k_i                      standard-forest area (hm²)
     ΔM  = M_t − B                              static voucher (hm²); the baseline B is M_0, or with

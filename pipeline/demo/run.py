@@ -35,6 +35,32 @@ def _repo() -> Path:
     return repo
 
 
+def default_cache() -> Path:
+    """Where ``ecovoucher demo`` builds its data by default: ``.cache/demo`` in the checkout."""
+    return Path(pipeline.__file__).resolve().parents[1] / ".cache" / "demo"
+
+
+def ensure_demo_data(
+    cache: Path | None = None, *, fallback: Path | None = None, progress: bool = False
+) -> Path:
+    """Build the Beijing–Tianjin–Hebei demo data as ``ecovoucher demo`` does (skipped when they
+    are there and up to date) into ``cache``: by default :func:`default_cache` in a source
+    checkout, else ``fallback``. Returns the folder."""
+    if cache is None:
+        try:
+            _repo()
+            cache = default_cache()
+        except InputError:
+            if fallback is None:
+                raise
+            cache = fallback
+    log.info("demo data: %s", Path(cache).resolve())
+    build_demo_data(
+        Path(cache), provinces=JJJ, seed=2022, progress=progress, polygons_per_year=220_000
+    )
+    return Path(cache)
+
+
 def run_demo(
     out: Path,
     cache: Path | None = None,
@@ -48,8 +74,8 @@ def run_demo(
     """Build (or reuse) the demo data in ``cache`` and run the pipeline into ``out``."""
     repo = _repo()
     engine = engine or Engine()
-    default_cache = repo / ".cache" / "demo"
-    cache = Path(cache) if cache else default_cache
+    default = default_cache()
+    cache = Path(cache) if cache else default
     provinces = tuple(provinces) if provinces else JJJ
     if polygons is None:
         polygons = 220_000 if provinces == JJJ else None
@@ -64,7 +90,7 @@ def run_demo(
 
         log.info("demo: burning the land use to 30 m GeoTIFFs")
         rasters = burn_landuse_rasters(cache)
-    if cache.resolve() != default_cache.resolve() or provinces != JJJ or rasters:
+    if cache.resolve() != default.resolve() or provinces != JJJ or rasters:
         catalog, config = settings_for(cache, catalog, config, rasters)
     result = run_pipeline(catalog, config, Path(out), engine, **run_options)
     log.info("demo: outputs are in %s", Path(out).resolve())

@@ -2,7 +2,7 @@
 
 Plausible, not real: population density rises with urban intensity and falls with elevation;
 GDP per capita relative to the national figure is high in city districts (≈ 2–4×) and low in
-mountain counties (≈ 0.4–0.7×). 2010 and 2018 national references (METHOD.md / CONTRACT.md):
+mountain counties (≈ 0.4–0.7×). 2010 and 2018 national references (as configs/jingjinji.yaml):
 GDP per capita 30,808 and 65,534 yuan, population density 139.7 and 145.4 per km².
 """
 

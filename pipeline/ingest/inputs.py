@@ -914,6 +914,33 @@ def _same_objects(a: np.ndarray, b: np.ndarray) -> bool:
 # --- statistics ----------------------------------------------------------------------------------
 
 
+_ENCODINGS = ["utf-8-sig", "gbk"]
+#: statistics delivered as a workbook (yearbook tables often are), read with openpyxl
+_EXCEL = (".xlsx", ".xlsm")
+
+
+def _read_socio_sheet(src: SocioSource, where: str) -> pd.DataFrame:
+    """The first sheet (or ``sheet:``) of an .xlsx workbook, every cell as text, the first row
+    as the header; numbers come back as Excel stored them (1234.5 → "1234.5")."""
+    try:
+        sheets = pd.read_excel(src.path, sheet_name=None, dtype=str, engine="openpyxl")
+    except Exception as exc:
+        raise InputError(
+            f"is not a readable .xlsx workbook ({exc}); open it in Excel and save it again, or "
+            "save it as CSV UTF-8",
+            where=where,
+        ) from exc
+    if src.sheet is not None and src.sheet not in sheets:
+        raise InputError(
+            f"has no sheet '{src.sheet}' (sheets: {', '.join(sheets)}); fix 'sheet' in the catalog",
+            where=where,
+        )
+    name = src.sheet if src.sheet is not None else next(iter(sheets))
+    df = sheets[name]
+    df.columns = [str(c).strip() for c in df.columns]
+    return df.apply(lambda col: col.str.strip() if col.dtype == object else col)
+
+
 def _read_socio(
     src: SocioSource,
     year: int,
@@ -926,8 +953,8 @@ def _read_socio(
     where = f"socioeconomic ({src.path})"
     if not src.path.exists():
         raise InputError(f"file not found: {src.path}. Fix 'path' in the catalog.", where=where)
-    df = None
-    for encoding in [src.encoding] if src.encoding else ["utf-8-sig", "gbk"]:
+    df = _read_socio_sheet(src, where) if src.path.suffix.lower() in _EXCEL else None
+    for encoding in [] if df is not None else [src.encoding] if src.encoding else _ENCODINGS:
         try:
             df = pd.read_csv(src.path, dtype=str, encoding=encoding, skipinitialspace=True)
         except UnicodeDecodeError:
@@ -936,7 +963,7 @@ def _read_socio(
             raise InputError(f"unknown encoding '{encoding}' ({exc})", where=where) from exc
         except Exception as exc:
             raise InputError(f"is not a readable CSV ({exc})", where=where) from exc
-        if encoding == "gbk":  # Chinese Excel saves CSV as GBK
+        if encoding == "gbk" and not src.encoding:  # Chinese Excel saves CSV as GBK
             notes.append(f"{where}: not UTF-8; read as GBK")
             log.warning("%s: not UTF-8; read as GBK (set 'encoding:' to silence)", where)
         break

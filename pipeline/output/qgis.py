@@ -8,7 +8,7 @@ GeoPackage before it is renamed into place. It uses only :mod:`sqlite3` and writ
   graduated style on ``voucher_ha`` (demand red, supply blue, near-zero neutral); named alternatives
   show M_0, M_t, the static voucher and the role. Class bounds are computed here from the data, so
   every feature falls in a class. QGIS ignores a row whose ``f_table_schema`` is not ``''`` or whose
-  ``f_geometry_column`` differs from the layer's, so both are written exactly (QGIS.md).
+  ``f_geometry_column`` differs from the layer's, so both are written exactly (QGIS ignores a style row otherwise).
 - field aliases in Chinese with units and English descriptions, in the GeoPackage schema extension
   (``gpkg_data_columns``: ``name`` = Chinese alias, ``title`` and ``description`` = English
   description) and in each style's QML ``<aliases>``. QGIS 3.22 with GDAL 3.6 does not read the
@@ -205,7 +205,7 @@ def style_geopackage(gpkg: Path, years: tuple[int, int] | None = None) -> None:
         con.close()
     log.info(
         "styled %s: %d styles for %s; project %r stored",
-        gpkg.name,
+        final_name(gpkg),  # the name it will have, not the temporary one it is written under
         len(styles),
         ", ".join(sorted({s[0].table for s in styles})),
         PROJECT_NAME,

@@ -135,7 +135,8 @@ def write_report(gpkg: Path, out_dir: Path, maps: MapsInBackground | None = None
     )
     report.write_text(render_html(context), encoding="utf-8")
     written.append(report)
-    log.info("report: %s and %d other files in %s", report.name, len(written) - 1, out_dir)
+    # not the folder: during a run it is the temporary staging folder, moved into place later
+    log.info("report: %s and %d other files", report.name, len(written) - 1)
     return written
 
 

@@ -114,7 +114,12 @@ class LanduseSource(_Source):
 
 class SocioSource(_File):
     encoding: str | None = Field(
-        None, description="CSV text encoding; default: UTF-8, or GBK (with a warning) if not UTF-8"
+        None,
+        description="CSV text encoding; default: UTF-8, or GBK (with a warning) if not UTF-8; "
+        "declaring it silences the warning",
+    )
+    sheet: str | None = Field(
+        None, description="for an .xlsx workbook: the sheet to read (default: the first)"
     )
     id_field: str = "code"
     year_field: str = "year"

@@ -19,7 +19,7 @@ __all__ = ["TEMPLATES", "init_project"]
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).parent / "data" / "init"
+TEMPLATES = Path(__file__).parents[1] / "data" / "init"
 #: the placeholder in the catalog template for the demo data folder
 DEMO_PLACEHOLDER = "@DEMO@"
 

@@ -1,4 +1,4 @@
-"""VEP: the value of the ecosystem products of one site (特定地域单元生态产品价值), METHOD.md §2.
+"""VEP: the value of the ecosystem products of one site (特定地域单元生态产品价值), docs/method.md §2.
 
 For each ecosystem product (an *item* of the config) V = P − P', where P is the expected income of
 the site with the product and P' (``p_prime``, default 0) the income without it. P comes from one

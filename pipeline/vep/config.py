@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pipeline.errors import InputError, Problem
 from pipeline.settings.parse import read_yaml
 
-#: The standard product categories (METHOD.md §2). Others are accepted with a warning.
+#: The standard product categories (docs/method.md §2). Others are accepted with a warning.
 CATEGORIES: tuple[str, ...] = ("material", "regulating", "landscape", "tourism", "cultural")
 #: The appraisal methods and the item fields each one uses (besides category, method, name,
 #: note and p_prime, which every item may have).
@@ -100,7 +100,7 @@ class VepItem(_Model):
 
 
 class VepConfig(_Model):
-    """A VEP config (CONTRACT.md "VEP config"): the site and its items."""
+    """A VEP config (docs/vep.md): the site and its items."""
 
     site: SiteConfig = Field(default_factory=SiteConfig)
     description: str | None = None
