@@ -1,6 +1,6 @@
 """Stage 1 (settings) — the data catalog: where each input is and how to read it.
 
-See README, 'Catalog'. Relative paths are relative to the catalog file.
+See docs/catalog-config.md, 'Catalog'. Relative paths are relative to the catalog file.
 """
 
 from __future__ import annotations

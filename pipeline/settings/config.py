@@ -1,6 +1,6 @@
 """The run configuration: study area, years, CRS, coefficients, national values, price.
 
-See README, 'Config'. Relative paths are relative to the config file.
+See docs/catalog-config.md, 'Config'. Relative paths are relative to the config file.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def parse_model(model: type[M], data: Any, path: Path, what: str) -> M:
             if err["type"] == "missing":
                 msg = "is required but missing; add it"
             elif err["type"] == "extra_forbidden":
-                msg = "is not a known key; check its spelling (see README, 'Catalog' and 'Config')"
+                msg = "is not a known key; check its spelling (see docs/catalog-config.md)"
             problems.append(Problem(f"{what} {path}, key '{key}'", msg))
         raise InputError(problems) from exc
 
