@@ -58,6 +58,15 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _settings_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--catalog", required=True, type=Path, help="data catalog YAML (where the data are)"
+    )
+    p.add_argument(
+        "--config", required=True, type=Path, help="run configuration YAML (what to compute)"
+    )
+
+
 def _wait_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--wait",
@@ -227,12 +236,7 @@ def _parser() -> _Parser:
         "  ecovoucher run --catalog catalog.yaml --config config.yaml --out out\n"
         "  ecovoucher run --catalog c.yaml --config f.yaml --out out --workers 2 --memory-limit 4G\n",
     )  # fmt: skip
-    run.add_argument(
-        "--catalog", required=True, type=Path, help="data catalog YAML (where the data are)"
-    )
-    run.add_argument(
-        "--config", required=True, type=Path, help="run configuration YAML (what to compute)"
-    )
+    _settings_options(run)
     run.add_argument("--out", required=True, type=Path, help="output folder")
     _wait_option(run)
     _progress_option(run)
@@ -246,12 +250,7 @@ def _parser() -> _Parser:
         "Exit status 0 when there is none, 2 otherwise.",
         "  ecovoucher validate --catalog catalog.yaml --config config.yaml\n",
     )  # fmt: skip
-    val.add_argument(
-        "--catalog", required=True, type=Path, help="data catalog YAML (where the data are)"
-    )
-    val.add_argument(
-        "--config", required=True, type=Path, help="run configuration YAML (what to compute)"
-    )
+    _settings_options(val)
     _progress_option(val)
     _memory_options(val)
 

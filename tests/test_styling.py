@@ -380,3 +380,10 @@ def test_project_opens_from_a_moved_folder_every_layer_valid_and_drawn(moved, na
     assert cv["renderer"] == "graduatedSymbol"
     assert cv["drawn"] > 100  # of 2,500 sampled pixels, the two counties fill most
     assert [e["name"] for e in layers.values() if e["drawn"] is not None] == [cv["name"]]
+
+
+def test_sequential_top_class_is_the_top_tenth():
+    """Values 1 … 100: quantile levels 0.225, 0.45, 0.675, 0.9 (numpy's linear quantiles:
+    23.275, 45.55, 67.825, 90.1), rounded to two significant figures: 23, 46, 68, 90; the
+    top class 90 – 100 holds the top 10 values, not the top 20."""
+    assert sequential_bounds(np.arange(1.0, 101.0), 5) == [0.0, 23.0, 46.0, 68.0, 90.0, 100.0]
