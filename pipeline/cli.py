@@ -390,14 +390,10 @@ def _cmd_validate(args: argparse.Namespace, progress: bool) -> int:
     from pipeline.run import check_inputs
     from pipeline.runtime.engine import Engine
 
-    _, _, inputs = check_inputs(
-        args.catalog, args.config, Engine(progress=progress), **_tiling(args)
-    )
-    for note in inputs.notes:
+    _, inputs = check_inputs(args.catalog, args.config, Engine(progress=progress), **_tiling(args))
+    for note in inputs.all_notes():
         print(f"note: {note}")
-    landuse = [f"{y}: {len(g):,} polygons" for y, g in sorted(inputs.landuse.items())]
-    landuse += [f"{y}: {s.n:,} polygons" for y, s in sorted(inputs.spills.items())]
-    landuse += [f"{y}: raster {p.name}" for y, p in sorted(inputs.rasters.items())]
+    landuse = [f"{y}: {text}" for y, text in inputs.landuse.describe().items()]
     print(f"OK: {len(inputs.counties)} counties, land use {'; '.join(landuse)}; no problems found")
     return 0
 

@@ -1,8 +1,14 @@
-"""The eco-voucher pipeline: catalog/config → ingest → zonal → accounting → export.
+"""The eco-voucher pipeline, top to bottom: settings → ingest → zonal → accounting → output.
 
-:func:`run_pipeline` calls one public function per stage, logs one line per stage with its
-duration, and returns where the output went. :func:`check_inputs` runs the same checks without
-computing areas (``ecovoucher validate``).
+:func:`run_pipeline` calls the stages' public functions in order —
+:func:`~pipeline.settings.load_settings`, :func:`~pipeline.ingest.ingest`,
+:func:`~pipeline.zonal.measure`, :func:`~pipeline.accounting.account_counties` (then
+:func:`~pipeline.accounting.add_market` and :func:`~pipeline.accounting.add_uncertainty` when the
+config has those sections), :func:`~pipeline.output.write_geopackage` and
+:func:`~pipeline.output.write_report` — each a step of the progress stream and a log line with its
+duration, and returns where the output went. Every stage returns new values; none changes what an
+earlier one returned. :func:`check_inputs` runs the same checks without computing areas
+(``ecovoucher validate``): settings, ingest, and the zonal stage in check-only mode.
 """
 
 from __future__ import annotations
@@ -20,15 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import geopandas as gpd
-import pandas as pd
-
 from pipeline import __version__
-from pipeline.accounting.market import clear_market
-from pipeline.accounting.uncertainty import monte_carlo
-from pipeline.accounting.vouchers import Accounts, account
-from pipeline.errors import InputError, Problem
-from pipeline.ingest.inputs import Inputs, ingest
+from pipeline.accounting import Accounts, account_counties, add_market, add_uncertainty
+from pipeline.ingest import Inputs, ingest
 from pipeline.output import (
     OUTPUT_ENTRIES,
     OUTPUT_NAME,
@@ -39,23 +39,14 @@ from pipeline.output import (
 from pipeline.runtime import progress
 from pipeline.runtime.checksums import checksum
 from pipeline.runtime.engine import Engine, in_background
-from pipeline.runtime.resume import PartitionCache
 from pipeline.runtime.staging import check_out_dir, staged_output
-from pipeline.settings.catalog import Catalog, load_catalog
-from pipeline.settings.coefficients import Coefficients, coefficients_by_year
-from pipeline.settings.config import Config, load_config
-from pipeline.zonal.labels import in_legend_codes
-from pipeline.zonal.overlaps import check_overlaps
-from pipeline.zonal.tiles import TilePlan, tile_plan, tiled_zonal_areas
-from pipeline.zonal.vector import PARTITION_SIZE, ZONAL_FORMAT, ZonalResult, zonal_areas
+from pipeline.settings import Coefficients, Config, Settings, load_settings
+from pipeline.zonal import PARTITION_SIZE, ZONAL_FORMAT, Resume, measure, tile_plan
 
 log = logging.getLogger("pipeline")
 
-#: land-use coverage of a county below this share is warned about
-COVERAGE_WARNING = 0.99
 
-
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
     gpkg: Path
     accounts: Accounts
@@ -94,23 +85,6 @@ def _plan(config: Config | None = None) -> None:
     progress.plan(["config", "ingest", "zonal", "accounting", *optional, "export", "report"])
 
 
-def _load_settings(catalog_path: Path, config_path: Path):
-    """The catalog and the config; the problems of both reported together."""
-    problems: list[Problem] = []
-    catalog = config = files = None
-    try:
-        catalog = load_catalog(catalog_path)
-    except InputError as exc:
-        problems += exc.problems
-    try:
-        config, files = load_config(config_path)
-    except InputError as exc:
-        problems += exc.problems
-    if problems:
-        raise InputError(problems)
-    return catalog, config, files
-
-
 def check_inputs(
     catalog_path: Path,
     config_path: Path,
@@ -118,52 +92,23 @@ def check_inputs(
     *,
     tiles: int | None = None,
     memory_limit: int | None = None,
-) -> tuple[Catalog, Config, Inputs]:
-    """Load the catalog and config, read and check every input, and look for overlapping land-use
-    polygons (no zonal statistics). ``tiles``, ``memory_limit``: as for :func:`run_pipeline`."""
+) -> tuple[Settings, Inputs]:
+    """Load the settings, read and check every input, and run the zonal stage's checks without
+    computing areas: overlapping land-use polygons, or the raster grids and every pixel against
+    the legend. ``tiles``, ``memory_limit``: as for :func:`run_pipeline`."""
     progress.plan(["config", "ingest", "overlaps"])
     with progress.stage("config", STAGES["config"]):
-        catalog, config, files = _load_settings(catalog_path, config_path)
-        coefficients_by_year(catalog.legends(), files)
-    plan = tile_plan(catalog, config, tiles, memory_limit)
+        settings = load_settings(catalog_path, config_path)
+    plan = tile_plan(settings.catalog, settings.config, tiles, memory_limit)
     with _spill_folder(None, plan.n) as spill_dir:
         with progress.stage("ingest", STAGES["ingest"]):
-            inputs = ingest(catalog, config, spill_dir)
-        progress.stage_started("overlaps", "looking for overlapping land-use polygons")
-        if inputs.spills:
-            tiled_zonal_areas(
-                inputs.counties,
-                inputs.spills,
-                engine or Engine(),
-                plan,
-                "error",
-                _labels(catalog),
+            inputs = ingest(settings.catalog, settings.config, spill_dir)
+        with progress.stage("overlaps", "looking for overlapping land-use polygons"):
+            measure(
+                inputs, settings.catalog, settings.config, engine or Engine(), None, plan,
                 check_only=True,
-            )
-        else:
-            check_overlaps(
-                inputs.counties,
-                inputs.landuse,
-                engine or Engine(),
-                "error",
-                _labels(catalog),
-                rings=inputs.rings,
-            )
-    if inputs.rasters:  # CRS, georeferencing, block table, and every pixel against the legend
-        from pipeline.ingest.grids import open_grid
-        from pipeline.zonal.raster import check_raster_values
-
-        legends = catalog.legends()
-        for year, path in inputs.rasters.items():
-            open_grid(year, path, inputs.raster_crs.get(year))
-            check_raster_values(year, path, inputs.raster_crs.get(year), legends[year])
-    inputs.settle()
-    progress.stage_done("overlaps")
-    return catalog, config, inputs
-
-
-def _labels(catalog: Catalog) -> dict[int, str]:
-    return {y: f"landuse {y} ({e.path})" for y, e in catalog.datasets.landuse.items()}
+            )  # fmt: skip
+    return settings, inputs
 
 
 def run_pipeline(
@@ -196,208 +141,67 @@ def run_pipeline(
     seconds: dict[str, float] = {}
     started = datetime.now(timezone.utc)
     out_dir = check_out_dir(Path(out_dir), OUTPUT_ENTRIES)
+    # the spill files and the resume cache live in out_dir; the outputs go to tx.staging
     with staged_output(out_dir, OUTPUT_ENTRIES, wait=wait) as tx:
-        accounts, inputs, n_files = _stages(
-            catalog_path, config_path, out_dir, tx.staging, engine, seconds, started,
-            partition_size, resume, force, tiles, memory_limit,
-        )  # fmt: skip
+        _plan()
+        with _stage("config", seconds):  # 1 settings
+            settings = load_settings(catalog_path, config_path)
+        catalog, config, coefficients = settings.catalog, settings.config, settings.coefficients
+        _plan(config)
+        plan = tile_plan(catalog, config, tiles, memory_limit)
+        with _spill_folder(out_dir, plan.n) as spill_dir:
+            with _stage("ingest", seconds):  # 2 ingest
+                inputs = ingest(catalog, config, spill_dir)
+                described = inputs.landuse.describe()
+                log.info(
+                    "ingest: %d counties; land use %s",
+                    len(inputs.counties),
+                    ", ".join(f"{y}: {text}" for y, text in described.items()),
+                )
+            # matplotlib for the maps is imported meanwhile: zonal leaves the GIL mostly free
+            in_background(MapsInBackground.preload, name="matplotlib")
+            cache = Resume(out_dir, force) if resume or force else None
+            with _stage("zonal", seconds):  # 3 zonal
+                zonal = measure(
+                    inputs, catalog, config, engine, cache, plan, partition_size=partition_size
+                )
+        with _stage("accounting", seconds):  # 4 accounting: vouchers, market, Monte Carlo
+            accounts = account_counties(
+                inputs.counties, zonal.class_areas, inputs.socio, config, coefficients
+            )
+        if config.market is not None:
+            with _stage("market", seconds):
+                accounts = add_market(accounts, config.market)
+        # the maps need only the county table as it now stands: drawn while the Monte Carlo runs
+        maps = MapsInBackground(accounts.county_vouchers, settings.years, tx.staging)
+        try:
+            if config.uncertainty is not None:
+                with _stage("uncertainty", seconds):
+                    accounts = add_uncertainty(
+                        accounts, zonal.class_areas, config, coefficients, engine.local_threads
+                    )
+            with _stage("export", seconds):  # 5 output
+                notes = inputs.all_notes()  # with the county overlap warning, checked meanwhile
+                provenance = _provenance(
+                    settings, notes, inputs.checksums, zonal.notes, engine, started
+                )
+                layers = {
+                    "county_vouchers": accounts.county_vouchers,
+                    "class_areas": zonal.class_areas,
+                    "transitions": zonal.transitions,
+                    "trades": accounts.trades,
+                }
+                gpkg = write_geopackage(
+                    tx.staging, layers, accounts.totals, provenance, years=settings.years
+                )
+            with _stage("report", seconds):
+                report_files = write_report(gpkg, tx.staging, maps, config=config)
+        finally:
+            maps.discard()
         tx.commit()
     gpkg = out_dir / OUTPUT_NAME
-    log.info("wrote %s and %d report files (figures, tables, report.html)", gpkg, n_files)
+    log.info("wrote %s and %d report files (figures, tables, report.html)", gpkg, len(report_files))
     return RunResult(gpkg, accounts, inputs, seconds)
-
-
-def _stages(
-    catalog_path: Path,
-    config_path: Path,
-    out_dir: Path,
-    staging: Path,
-    engine: Engine,
-    seconds: dict[str, float],
-    started: datetime,
-    partition_size: int,
-    resume: bool,
-    force: bool,
-    tiles: int | None,
-    memory_limit: int | None,
-) -> tuple[Accounts, Inputs, int]:
-    """Every stage, the outputs written into ``staging``; the accounts, the inputs and the
-    number of report files."""
-    _plan()
-    with _stage("config", seconds):
-        catalog, config, files = _load_settings(catalog_path, config_path)
-        coefficients = coefficients_by_year(catalog.legends(), files)
-    _plan(config)
-    plan = tile_plan(catalog, config, tiles, memory_limit)
-    with _spill_folder(Path(out_dir), plan.n) as spill_dir:
-        inputs, zonal = _ingest_and_zonal(
-            catalog, config, engine, Path(out_dir), spill_dir, plan, partition_size, resume,
-            force, seconds,
-        )  # fmt: skip
-    class_areas = zonal.class_areas
-    years = (config.years.base, config.years.target)
-    _check_coverage_at_all(class_areas, inputs, catalog, config)
-    with _stage("accounting", seconds):
-        accounts = account(inputs.counties, class_areas, inputs.socio, config, coefficients)
-        _warn_coverage(accounts, config)
-    layers = {"class_areas": class_areas, "transitions": zonal.transitions}
-    if config.market is not None:
-        with _stage("market", seconds):
-            cleared = clear_market(accounts.county_vouchers, config.market)
-            _join(
-                accounts, cleared.county_columns[["bought_ha", "sold_ha", "unmet_ha", "unsold_ha"]]
-            )
-            accounts.totals.update(cleared.totals)
-            layers["trades"] = cleared.trades
-    # the maps need only the county table as it now stands: draw them while the rest runs
-    maps = MapsInBackground(accounts.county_vouchers, years, staging)
-    try:
-        if config.uncertainty is not None:
-            with _stage("uncertainty", seconds):
-                nat = config.national[config.years.target]
-                mc = monte_carlo(
-                    class_areas,
-                    accounts.county_vouchers,
-                    _one_legend_k(coefficients, years),
-                    (nat.gdp_per_capita_yuan, nat.population_density_per_km2),
-                    config.price_yuan_per_ha,
-                    config.uncertainty,
-                    years=years,
-                    baseline_areas=accounts.baseline_areas,
-                    threads=engine.local_threads,
-                )
-                _join(accounts, mc.county_columns)
-                accounts.totals.update(mc.totals)
-        with _stage("export", seconds):
-            inputs.settle()  # the county overlap warning is in the notes by now
-            provenance = _provenance(
-                catalog, config, coefficients, inputs, engine, started, zonal.notes
-            )
-            gpkg = write_geopackage(
-                staging,
-                {
-                    "county_vouchers": accounts.county_vouchers,
-                    **{name: df for name, df in layers.items() if df is not None},
-                },
-                accounts.totals,
-                provenance,
-                years=years,
-            )
-        with _stage("report", seconds):
-            report_files = write_report(gpkg, staging, maps)
-    finally:
-        maps.discard()
-    return accounts, inputs, len(report_files)
-
-
-def _ingest_and_zonal(
-    catalog: Catalog,
-    config: Config,
-    engine: Engine,
-    out_dir: Path,
-    spill_dir: Path | None,
-    plan: TilePlan,
-    partition_size: int,
-    resume: bool,
-    force: bool,
-    seconds: dict[str, float],
-) -> tuple[Inputs, ZonalResult]:
-    """The ingest and zonal stages."""
-    with _stage("ingest", seconds):
-        inputs = ingest(catalog, config, spill_dir)
-        log.info(
-            "ingest: %d counties; land use %s",
-            len(inputs.counties),
-            ", ".join(
-                [
-                    f"{y}: {len(g) if y in inputs.landuse else g.n:,} polygons"
-                    for y, g in {**inputs.landuse, **inputs.spills}.items()
-                ]
-                + [f"{y}: raster {p.name}" for y, p in sorted(inputs.rasters.items())]
-            ),
-        )
-    years = (config.years.base, config.years.target)
-    cache = None
-    if resume or force:
-        fingerprint = {
-            "inputs": inputs.checksums,
-            # how the files are read (code field, layer, crs, encoding) changes the areas too
-            "counties": catalog.datasets.counties.model_dump(mode="json"),
-            "landuse": {str(y): catalog.datasets.landuse[y].model_dump(mode="json") for y in years},
-            "equal_area_crs": config.equal_area_crs,
-            "study_area": config.study_area.model_dump(),
-            "years": years,
-            "landuse_overlaps": config.landuse_overlaps,
-            "partition_size": partition_size,
-            "ecovoucher": __version__,
-            "zonal_format": ZONAL_FORMAT,
-        }
-        cache = PartitionCache.for_run(Path(out_dir), fingerprint, force=force)
-    # matplotlib for the maps is imported meanwhile: the zonal stage leaves the GIL mostly free
-    in_background(MapsInBackground.preload, name="matplotlib")
-    with _stage("zonal", seconds):
-        log.info("zonal: running on %s", engine.describe())
-        if inputs.rasters:
-            from pipeline.zonal.raster import raster_zonal_areas  # numba: imported only if needed
-
-            zonal = raster_zonal_areas(
-                inputs.counties,
-                inputs.rasters,
-                engine,
-                transitions=years,
-                border=config.raster_border,
-                cache_dir=cache.folder / "rasters" if cache else None,
-                raster_crs=inputs.raster_crs,
-                legends=catalog.legends(),
-            )
-        else:
-            zonal = _vector_zonal(inputs, config, engine, catalog, partition_size, cache, plan)
-        zonal = in_legend_codes(zonal, catalog.legends(), years)
-    return inputs, zonal
-
-
-def _vector_zonal(
-    inputs: Inputs,
-    config: Config,
-    engine: Engine,
-    catalog: Catalog,
-    partition_size: int,
-    cache: PartitionCache | None,
-    plan: TilePlan | None = None,
-) -> ZonalResult:
-    """The overlap check (see :mod:`pipeline.zonal.overlaps`), then the zonal areas; tile by tile if
-    ingest spilled the land use (see :mod:`pipeline.zonal.tiles`)."""
-    transitions = (config.years.base, config.years.target)
-    if inputs.spills:
-        return tiled_zonal_areas(
-            inputs.counties,
-            inputs.spills,
-            engine,
-            plan or TilePlan(),
-            config.landuse_overlaps,
-            _labels(catalog),
-            transitions,
-            partition_size,
-            cache,
-        )
-    inputs.landuse, identical, trees = check_overlaps(
-        inputs.counties,
-        inputs.landuse,
-        engine,
-        config.landuse_overlaps,
-        _labels(catalog),
-        rings=inputs.rings,
-    )
-    return zonal_areas(
-        inputs.counties,
-        inputs.landuse,
-        engine,
-        transitions=transitions,
-        partition_size=partition_size,
-        cache=cache,
-        identical=identical,
-        trees=trees,
-    )
 
 
 @contextmanager
@@ -415,69 +219,17 @@ def _spill_folder(out_dir: Path | None, n_tiles: int) -> Iterator[Path | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _check_coverage_at_all(
-    class_areas: pd.DataFrame, inputs: Inputs, catalog: Catalog, config: Config
-) -> None:
-    """A land-use year that covers none of the study area is a wrong file or a wrong CRS, not a
-    county that lost all its land: stop, naming the file."""
-    problems = []
-    for year in (config.years.base, config.years.target):
-        if not (class_areas["year"] == year).any():
-            entry = catalog.datasets.landuse[year]
-            bounds = inputs.counties.total_bounds.round(0)
-            problems.append(
-                Problem(
-                    f"landuse {year} ({entry.path})",
-                    f"covers none of the {len(inputs.counties)} counties of the study area "
-                    f"(counties' extent in the equal-area CRS: {bounds.tolist()}). Is it the "
-                    "right region, and is its CRS right (its .prj, or 'crs:' in the catalog)?",
-                )
-            )
-    if problems:
-        raise InputError(problems)
-
-
-def _join(accounts: Accounts, columns: pd.DataFrame) -> None:
-    """Add per-county columns (indexed by county_id) to county_vouchers, geometry kept last."""
-    cv = accounts.county_vouchers
-    geometry = cv.geometry.name
-    joined = cv.drop(columns=geometry).join(columns, on="county_id")
-    accounts.county_vouchers = gpd.GeoDataFrame(joined, geometry=cv.geometry.values, crs=cv.crs)
-
-
-def _warn_coverage(accounts: Accounts, config: Config) -> None:
-    t = accounts.county_vouchers
-    for col, year in (
-        ("coverage_base", config.years.base),
-        ("coverage_target", config.years.target),
-    ):
-        low = t.loc[t[col] < COVERAGE_WARNING]
-        if len(low):
-            listing = ", ".join(
-                f"{r.county_id} {r.name} {100 * getattr(r, col):.1f}%"
-                for r in low.head(20).itertuples()
-            )
-            more = f" … ({len(low)} in all)" if len(low) > 20 else ""
-            log.warning(
-                "land use %d covers less than %.0f%% of %d counties: %s%s. Their missing area counts"
-                " as non-ecological; check the land-use extent.",
-                year,
-                100 * COVERAGE_WARNING,
-                len(low),
-                listing,
-                more,
-            )
-
-
 def _provenance(
-    catalog: Catalog,
-    config: Config,
-    coefficients: Mapping[int, Coefficients],
-    inputs: Inputs,
+    settings: Settings,
+    notes: list[str],
+    checksums: dict[str, str],
+    zonal_notes: tuple[str, ...],
     engine: Engine,
     started: datetime,
-    zonal_notes: tuple[str, ...] = (),
 ) -> dict[str, str]:
+    """The run's provenance for the GeoPackage's summary: software, command, times, engine, the
+    settings files, every input with its sha256, and the notes of ingest and zonal."""
+    catalog, config, coefficients = settings.catalog, settings.config, settings.coefficients
     from importlib.metadata import version
 
     import dask
@@ -518,29 +270,15 @@ def _provenance(
         **_coefficient_provenance(coefficients),
         "equal_area_crs": config.equal_area_crs,
     }
-    for i, (path, digest) in enumerate(sorted(inputs.checksums.items())):
+    for i, (path, digest) in enumerate(sorted(checksums.items())):
         prov[f"input_{i + 1}"] = f"{path} sha256={digest}"
     if catalog.notes:
         prov["data_notes"] = catalog.notes
-    for i, note in enumerate(inputs.notes):
+    for i, note in enumerate(notes):
         prov[f"ingest_note_{i + 1}"] = note
     for i, note in enumerate(zonal_notes):  # how raster cell areas were obtained
         prov[f"zonal_note_{i + 1}"] = note
     return prov
-
-
-def _one_legend_k(coefficients: Mapping[int, Coefficients], years: tuple[int, int]) -> dict:
-    """The k per code for the Monte Carlo, which draws one k per code: both years must then
-    share one legend."""
-    base, target = (coefficients[y] for y in years)
-    if base.legend != target.legend:
-        raise InputError(
-            f"the base year {years[0]} uses {base.legend.label()} and the target year "
-            f"{years[1]} {target.legend.label()}; the uncertainty analysis draws one k per code "
-            "of one legend. Remove the 'uncertainty:' section, or use one legend for both years.",
-            where="config, key 'uncertainty'",
-        )
-    return target.k
 
 
 def _coefficient_provenance(coefficients: Mapping[int, Coefficients]) -> dict[str, str]:

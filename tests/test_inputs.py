@@ -34,7 +34,7 @@ def test_gbk_shapefile_without_cpg_is_read_as_gbk(tmp_path):
     assert list(inputs.counties["city"]) == ["北京市", "石家庄市"]
     assert any("counties.shp" in n and "read as GBK" in n for n in inputs.notes)
     # the land-use shapefiles are GBK without .cpg too; only their codes are read
-    assert sorted(inputs.landuse[2010]["class_code"]) == [12, 21, 31]
+    assert sorted(inputs.landuse.frames[2010]["class_code"]) == [12, 21, 31]
 
 
 def test_declared_encoding_is_honoured(tmp_path):
@@ -57,7 +57,7 @@ def test_cropland_subcodes_roll_up(tmp_path):
     ]
     catalog_path, config_path = write_case(tmp_path, landuse=lu)
     inputs = ingest(load_catalog(catalog_path), load_config(config_path)[0])
-    assert sorted(inputs.landuse[2010]["class_code"]) == [12, 12, 21, 31]
+    assert sorted(inputs.landuse.frames[2010]["class_code"]) == [12, 12, 21, 31]
     assert any("rolled 2 cropland sub-codes" in n for n in inputs.notes)
 
 
@@ -90,7 +90,10 @@ def test_missing_prj_without_catalog_crs_is_refused_and_catalog_crs_fixes_it(tmp
         "+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +ellps=krass"
     )
     catalog_path.write_text(yaml.safe_dump(cat), "utf-8")
-    assert len(ingest(load_catalog(catalog_path), load_config(config_path)[0]).landuse[2010]) == 3
+    assert (
+        len(ingest(load_catalog(catalog_path), load_config(config_path)[0]).landuse.frames[2010])
+        == 3
+    )
 
 
 def test_geographic_equal_area_crs_is_refused(tmp_path):

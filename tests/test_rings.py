@@ -81,10 +81,10 @@ def test_ingest_reads_the_rings_with_the_polygons(case):
 
     catalog_path, config_path = case
     inputs = ingest(load_catalog(catalog_path), load_config(config_path)[0])
-    inputs.settle()
-    assert sorted(inputs.rings) == sorted(inputs.landuse)  # same CRS, nothing repaired: all kept
-    for year, rings in inputs.rings.items():
-        _assert_same(rings, Rings.of(np.asarray(inputs.landuse[year].geometry.values)))
+    lu = inputs.landuse
+    assert sorted(lu.rings) == sorted(lu.frames)  # same CRS, nothing repaired: all kept
+    for year, rings in lu.rings.items():
+        _assert_same(rings, Rings.of(np.asarray(lu.frames[year].geometry.values)))
 
 
 def _proven(*geoms):

@@ -95,7 +95,7 @@ def test_a_polygon_on_a_tile_edge_is_in_both_tiles(four):
     catalog, config = four
     (catalog.parent / "spill").mkdir()
     inputs = ingest(load_catalog(catalog), load_config(config)[0], catalog.parent / "spill")
-    spill = inputs.spills[2018]
+    spill = inputs.landuse.spills[2018]
     tile_of = np.array([0, 0, 1, 1])  # A, B | C, D (counties are sorted by id)
     members = _members(_meetings(spill, inputs.counties), tile_of, 2)
     # 2018 polygons (x in km): 0 cropland [0,40] meets all; 1 forest [0,15] meets A, B;
@@ -170,16 +170,16 @@ def test_spilled_land_use_is_the_land_use_read_whole(tmp_path):
     assert spilled.notes == whole.notes
     assert any("dropped 1 empty geometries" in n for n in whole.notes)
     for year in (2010, 2018):
-        spill = spilled.spills[year]
+        spill = spilled.landuse.spills[year]
         back, rings = spill.read(np.arange(spill.n))
-        lu = whole.landuse[year]
+        lu = whole.landuse.frames[year]
         assert back["row"].tolist() == lu["row"].tolist()  # 2018: rows 1–5, row 0 was empty
         assert back["class_code"].tolist() == lu["class_code"].tolist()
         assert shapely.to_wkb(back.geometry.values).tolist() == (
             shapely.to_wkb(lu.geometry.values).tolist()
         )
         assert rings is not None and len(rings.hashes()) == len(lu)
-    assert spilled.spills[2018].read(np.array([1, 3]))[0]["row"].tolist() == [2, 4]
+    assert spilled.landuse.spills[2018].read(np.array([1, 3]))[0]["row"].tolist() == [2, 4]
 
 
 def test_memory_limit_picks_the_tile_count(four):

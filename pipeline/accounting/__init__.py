@@ -1,9 +1,11 @@
 """Stage 4 — accounting: standard-forest areas and the static and dynamic vouchers per county
 (:func:`account`: M, ΔM, G, P, E, Q and the roles), the voucher market (:func:`clear_market`)
 and the Monte Carlo of the vouchers (:func:`monte_carlo`). Configured by the models of
-:mod:`pipeline.settings`."""
+:mod:`pipeline.settings`. The run calls :func:`account_counties` (vouchers), :func:`add_market` and
+:func:`add_uncertainty` (the Monte Carlo)."""
 
 from pipeline.accounting.market import MarketResult, clear_market
+from pipeline.accounting.stage import account_counties, add_market, add_uncertainty
 from pipeline.accounting.uncertainty import UncertaintyResult, monte_carlo
 from pipeline.accounting.vouchers import Accounts, account
 
@@ -12,6 +14,9 @@ __all__ = [
     "MarketResult",
     "UncertaintyResult",
     "account",
+    "account_counties",
+    "add_market",
+    "add_uncertainty",
     "clear_market",
     "monte_carlo",
 ]

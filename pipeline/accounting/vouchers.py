@@ -16,7 +16,7 @@ One public function, :func:`account`. Formulas (Gu, Tang & Wang 2022, eq. 1–3;
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import geopandas as gpd
 import numpy as np
@@ -26,11 +26,26 @@ from pipeline.settings.coefficients import Coefficients
 from pipeline.settings.config import BALANCED_TOLERANCE_HA, Config
 
 
-@dataclass
+@dataclass(frozen=True)
 class Accounts:
+    """The accounting stage's result. Later steps (market, Monte Carlo) make a new one with
+    :meth:`joined`; none is changed in place."""
+
     county_vouchers: gpd.GeoDataFrame
     totals: dict[str, float]
     baseline_areas: pd.DataFrame  # county_id, class_code, area_ha: the land the baseline counts
+    trades: gpd.GeoDataFrame | None = None  # the market's trades, when it was cleared
+
+    def joined(
+        self, columns: pd.DataFrame, totals: dict[str, float], **changes: object
+    ) -> Accounts:
+        """A new Accounts with per-county ``columns`` (indexed by county_id) added to
+        county_vouchers (geometry kept last), ``totals`` added to the totals, and ``changes``
+        (e.g. ``trades``) replaced."""
+        cv = self.county_vouchers
+        table = cv.drop(columns=cv.geometry.name).join(columns, on="county_id")
+        table = gpd.GeoDataFrame(table, geometry=cv.geometry.values, crs=cv.crs)
+        return replace(self, county_vouchers=table, totals={**self.totals, **totals}, **changes)
 
 
 def account(

@@ -31,6 +31,7 @@ from pipeline.geom.boxes import box_pairs
 from pipeline.geom.crs import same_coordinates
 from pipeline.geom.overlaps import polygon_overlaps
 from pipeline.geom.rings import Rings
+from pipeline.ingest.landuse import InMemory, LandUse, Rasters, Spilled
 from pipeline.ingest.spill import Spill, SpillWriter, concat_spills, give_back_memory, wkb_rings
 from pipeline.runtime.checksums import checksum
 from pipeline.runtime.engine import in_background
@@ -42,34 +43,39 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(frozen=True)
+class PendingNotes:
+    """Notes of checks that were still running when :func:`ingest` returned: the county overlap
+    warning (~1.3 s of CPU nationally) runs beside the overlap check and the zonal stage, which
+    leave CPU to spare. :meth:`wait` returns them; nothing is added to :class:`Inputs` later."""
+
+    jobs: tuple[Future, ...] = ()
+
+    def wait(self) -> list[str]:
+        """Wait for the checks; their notes (their warnings are logged as they finish)."""
+        return [note for job in self.jobs for note in job.result()]
+
+
+@dataclass(frozen=True)
 class Inputs:
     """Everything the later stages need, in the equal-area CRS."""
 
     counties: gpd.GeoDataFrame  # county_id, name, province, city, area_m2, geometry
-    landuse: dict[int, gpd.GeoDataFrame]  # vector years: year → class_code, geometry
+    landuse: LandUse  # in memory, spilled to disk (a tiled run) or rasters
     socio: pd.DataFrame  # county_id → gdp_yuan, population (target year), indexed by county_id
-    notes: list[str] = field(default_factory=list)  # what ingest repaired, dropped or assumed
+    notes: tuple[str, ...] = ()  # what ingest repaired, dropped or assumed, sorted
     checksums: dict[str, str] = field(default_factory=dict)  # file → sha256
-    rasters: dict[int, Path] = field(default_factory=dict)  # raster years: year → GeoTIFF
-    raster_crs: dict[int, str] = field(default_factory=dict)  # raster years: catalog crs, if any
-    #: checks whose outcome is only a warning and a note, still running (see :meth:`settle`)
-    background: list[Future] = field(default_factory=list)
-    #: vector years: year → the Rings of ``landuse[year]``'s polygons, where read with them
-    rings: dict[int, Rings] = field(default_factory=dict)
-    #: tiled runs: vector years streamed to disk instead of ``landuse`` (see :mod:`pipeline.zonal.tiles`)
-    spills: dict[int, Spill] = field(default_factory=dict)
+    pending: PendingNotes = PendingNotes()  # checks still running; see :meth:`all_notes`
 
-    def settle(self) -> None:
-        """Wait for the background checks (their warnings are logged and noted by then)."""
-        for job in self.background:
-            job.result()
-        self.background = []
+    def all_notes(self) -> list[str]:
+        """:attr:`notes` and those of the checks still running (waits for them), sorted."""
+        return sorted([*self.notes, *self.pending.wait()])
 
 
 def ingest(catalog: Catalog, config: Config, spill_dir: Path | None = None) -> Inputs:
     """Read, check and reproject every input the run needs. ``spill_dir``: stream the vector
-    land use to files there (``Inputs.spills``) instead of holding it (``Inputs.landuse``)."""
+    land use to files there (:class:`~pipeline.ingest.landuse.Spilled`) instead of holding it
+    (:class:`~pipeline.ingest.landuse.InMemory`)."""
     problems: list[Problem] = []
     years = (config.years.base, config.years.target)
     for year in years:
@@ -125,7 +131,7 @@ def ingest(catalog: Catalog, config: Config, spill_dir: Path | None = None) -> I
     # Counties overlapping each other are only a warning: that check (~1.3 s of CPU nationally)
     # runs in the background once everything is read, beside the overlap check and the zonal
     # stage, which leave CPU to spare (started as soon as the counties were read, it slowed the
-    # reading, whose GIL-bound parts it competed with); Inputs.settle() waits for it.
+    # reading, whose GIL-bound parts it competed with); Inputs.all_notes() waits for its note.
     background: list[Future] = []
     with ThreadPoolExecutor(max_workers=1 + len(vector_years)) as pool:
         counties_job = pool.submit(
@@ -148,7 +154,6 @@ def ingest(catalog: Catalog, config: Config, spill_dir: Path | None = None) -> I
             _warn_county_overlaps,
             counties[0],
             catalog.datasets.counties.path,
-            notes,
             name="overlaps",
         )
         background.append(job)
@@ -162,14 +167,17 @@ def ingest(catalog: Catalog, config: Config, spill_dir: Path | None = None) -> I
     )  # fmt: skip
     if problems:
         raise InputError(problems)
-    raster_crs = {y: entries[y].crs for y in rasters if entries[y].crs}
     checksums = {str(p): digest or checksum(p) for p, digest in sums.result().items()}
-    notes.sort()
-    landuse = {y: got for y, (got, _) in read.items() if not isinstance(got, Spill)}
-    spills = {y: got for y, (got, _) in read.items() if isinstance(got, Spill)}
-    rings = {y: r for y, (_, r) in read.items() if r is not None}
+    landuse: LandUse
+    if rasters:
+        landuse = Rasters(rasters, {y: entries[y].crs for y in rasters if entries[y].crs})
+    elif spill_dir is not None:
+        landuse = Spilled({y: got for y, (got, _) in read.items()})
+    else:
+        rings = {y: r for y, (_, r) in read.items() if r is not None}
+        landuse = InMemory({y: got for y, (got, _) in read.items()}, rings)
     return Inputs(
-        counties, landuse, socio, notes, checksums, rasters, raster_crs, background, rings, spills
+        counties, landuse, socio, tuple(sorted(notes)), checksums, PendingNotes(tuple(background))
     )
 
 
@@ -627,21 +635,21 @@ def county_overlaps(counties: gpd.GeoDataFrame) -> pd.DataFrame:
     )
 
 
-def _warn_county_overlaps(counties: gpd.GeoDataFrame, path: Path, notes: list[str]) -> None:
+def _warn_county_overlaps(counties: gpd.GeoDataFrame, path: Path) -> list[str]:
+    """The note (and warning) about overlapping counties, if any."""
     overlapping = county_overlaps(counties)
-    if len(overlapping):
-        listing = ", ".join(
-            f"{r.first} & {r.second} ({r.area_ha:,.4f} ha)"
-            for r in overlapping.head(10).itertuples()
-        )
-        msg = (
-            f"{len(overlapping)} pairs of counties overlap ({listing}); land use in those strips "
-            "counts in both counties. Clean the boundaries if that matters."
-        )
-        where = f"counties ({path})"
-        notes.append(f"{where}: {msg}")
-        notes.sort()
-        log.warning("%s: %s", where, msg)
+    if not len(overlapping):
+        return []
+    listing = ", ".join(
+        f"{r.first} & {r.second} ({r.area_ha:,.4f} ha)" for r in overlapping.head(10).itertuples()
+    )
+    msg = (
+        f"{len(overlapping)} pairs of counties overlap ({listing}); land use in those strips "
+        "counts in both counties. Clean the boundaries if that matters."
+    )
+    where = f"counties ({path})"
+    log.warning("%s: %s", where, msg)
+    return [f"{where}: {msg}"]
 
 
 def _id_text(v: object) -> str | None:

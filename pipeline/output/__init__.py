@@ -1,7 +1,7 @@
-"""Stage 5 — output: ``eco_vouchers.gpkg`` (:func:`write_geopackage`) with its QGIS styles, field
-aliases and project (:func:`style_geopackage`; the legend — aliases, titles, classes, colours — in
-:mod:`pipeline.output.legend`), then the report: the .qgz beside it, maps, tables (CSV and
-.xlsx) and report.html (:func:`write_report`)."""
+"""Stage 5 — output: ``eco_vouchers.gpkg`` (:func:`write_geopackage`) with
+its QGIS styles, field aliases and project (:func:`style_geopackage`; the legend — aliases,
+titles, classes, colours — in :mod:`pipeline.output.legend`), then the report: the .qgz beside
+it, maps, tables (CSV and .xlsx) and report.html (:func:`write_report`)."""
 
 from pipeline.output.gpkg import OUTPUT_NAME, summary_table, write_geopackage
 from pipeline.output.qgis import style_geopackage

@@ -38,19 +38,21 @@ TOTAL_UNITS = {
 
 def write_geopackage(
     out_dir: Path,
-    layers: dict[str, pd.DataFrame],
+    layers: dict[str, pd.DataFrame | None],
     totals: dict[str, float],
     provenance: dict[str, str],
     years: tuple[int, int] | None = None,
 ) -> Path:
-    """Write ``layers`` (GeoDataFrames as spatial layers, DataFrames as attribute tables) and a
-    ``summary`` table of region totals and provenance to ``out_dir/eco_vouchers.gpkg``."""
+    """Write ``layers`` (GeoDataFrames as spatial layers, DataFrames as attribute tables; None
+    ones skipped) and a ``summary`` table of region totals and provenance to
+    ``out_dir/eco_vouchers.gpkg``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / OUTPUT_NAME
     summary = summary_table(totals, provenance)
     with replacing(final) as tmp:
         first = True
-        for name, df in [*layers.items(), ("summary", summary)]:
+        present = [(name, df) for name, df in layers.items() if df is not None]
+        for name, df in [*present, ("summary", summary)]:
             # GeoPackage 1.3: QGIS builds with GDAL < 3.7 warn about the newer 1.4 files
             kwargs = {"dataset_options": {"VERSION": "1.3"}} if first else {}
             if isinstance(df, gpd.GeoDataFrame):

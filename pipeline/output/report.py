@@ -37,6 +37,7 @@ from pipeline.output import qgis
 from pipeline.output.maps import MapsInBackground, figures, rc
 from pipeline.output.page import page_context, render_html, uncertainty_figure
 from pipeline.output.tables import TABLES, XLSX_NAME, display_tables, write_tables
+from pipeline.settings.config import Config
 
 __all__ = ["FIGURES", "REPORT_ENTRIES", "REPORT_HTML", "MapsInBackground", "write_report"]
 
@@ -86,13 +87,22 @@ class _Data:
 # --------------------------------------------------------------------------------------------
 # The public function
 # --------------------------------------------------------------------------------------------
-def write_report(gpkg: Path, out_dir: Path, maps: MapsInBackground | None = None) -> list[Path]:
+def write_report(
+    gpkg: Path,
+    out_dir: Path,
+    maps: MapsInBackground | None = None,
+    *,
+    config: Config | None = None,
+) -> list[Path]:
     """Write the project file, figures, tables and ``report.html`` for ``gpkg`` into ``out_dir``;
     return the paths written (project, figures, tables, report last). ``maps``: the figures,
-    already being drawn from the same county table (see :class:`MapsInBackground`)."""
+    already being drawn from the same county table (see :class:`MapsInBackground`). ``config``:
+    the run's configuration (years, national values, price); without it (a GeoPackage of an
+    earlier run) they are read from the config text its summary keeps."""
     gpkg, out_dir = Path(gpkg), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = _read(gpkg, geometry=maps is None)  # the maps are the only use of the shapes
+    settings = config.model_dump() if config is not None else None
+    data = _read(gpkg, geometry=maps is None, config=settings)  # maps: the only use of shapes
     written = [_write_project_file(gpkg, out_dir)]
     if maps is not None:
         maps_drawn = maps.result(out_dir / FIGURES)
@@ -143,7 +153,7 @@ def write_report(gpkg: Path, out_dir: Path, maps: MapsInBackground | None = None
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
-def _read(gpkg: Path, geometry: bool = True) -> _Data:
+def _read(gpkg: Path, geometry: bool = True, config: dict | None = None) -> _Data:
     names = {name for name, _ in pyogrio.list_layers(gpkg)}
     # Arrow: 3× faster here, the same dtypes
     counties = pyogrio.read_dataframe(
@@ -165,6 +175,18 @@ def _read(gpkg: Path, geometry: bool = True) -> _Data:
     trades = (
         pyogrio.read_dataframe(gpkg, layer="trades", use_arrow=True) if "trades" in names else None
     )
+    if config is None:
+        config = _saved_config(summary)
+    years = None
+    if isinstance(config.get("years"), dict) and {"base", "target"} <= set(config["years"]):
+        years = (int(config["years"]["base"]), int(config["years"]["target"]))
+    elif class_areas is not None and len(class_areas) and class_areas["year"].nunique() >= 2:
+        years = (int(class_areas["year"].min()), int(class_areas["year"].max()))
+    return _Data(gpkg, counties, summary, class_areas, transitions, trades, years, config)
+
+
+def _saved_config(summary: pd.DataFrame) -> dict:
+    """The config a GeoPackage of an earlier run keeps as text in its summary (provenance)."""
     config = {}
     cfg_text = summary.loc[summary["key"] == "config_text", "text"] if "key" in summary else []
     if len(cfg_text) and isinstance(cfg_text.iloc[0], str):
@@ -172,12 +194,7 @@ def _read(gpkg: Path, geometry: bool = True) -> _Data:
             config = yaml.safe_load(cfg_text.iloc[0]) or {}
         except yaml.YAMLError:
             config = {}
-    years = None
-    if isinstance(config.get("years"), dict) and {"base", "target"} <= set(config["years"]):
-        years = (int(config["years"]["base"]), int(config["years"]["target"]))
-    elif class_areas is not None and len(class_areas) and class_areas["year"].nunique() >= 2:
-        years = (int(class_areas["year"].min()), int(class_areas["year"].max()))
-    return _Data(gpkg, counties, summary, class_areas, transitions, trades, years, config)
+    return config
 
 
 def _write_project_file(gpkg: Path, out_dir: Path) -> Path:

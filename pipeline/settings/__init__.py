@@ -1,8 +1,8 @@
-"""Stage 1 — settings: the YAML files as frozen, validated pydantic models. The data catalog
-(:func:`load_catalog`), the run configuration with its market and uncertainty sections and the
-national values (:func:`load_config`, which also loads the coefficient table it names), and the
-one YAML reader and pydantic-error translator they share (:func:`read_yaml`,
-:func:`parse_model`)."""
+"""Stage 1 — settings (:func:`load_settings`): the YAML files as frozen, validated pydantic
+models. The data catalog (:func:`load_catalog`), the run configuration with its market and
+uncertainty sections and the national values (:func:`load_config`, which also loads the
+coefficient table it names), and the one YAML reader and pydantic-error translator they share
+(:func:`read_yaml`, :func:`parse_model`)."""
 
 from pipeline.settings.catalog import (
     Catalog,
@@ -30,6 +30,7 @@ from pipeline.settings.config import (
     load_config,
 )
 from pipeline.settings.legends import GROUPS, SHIPPED, Legend, load_legend
+from pipeline.settings.load import Settings, load_settings
 from pipeline.settings.parse import parse_model, read_yaml, resolve
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "MarketConfig",
     "NationalUncertainty",
     "NationalValues",
+    "Settings",
     "SocioSource",
     "StudyArea",
     "UncertaintyConfig",
@@ -60,6 +62,7 @@ __all__ = [
     "load_coefficients",
     "load_config",
     "load_legend",
+    "load_settings",
     "parse_model",
     "read_yaml",
     "resolve",
