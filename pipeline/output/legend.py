@@ -85,6 +85,22 @@ FIELDS: dict[str, dict[str, tuple[str, str]]] = {
         "sold_ha": ("卖出生态券 (hm²)", "Vouchers the county sold on the market, hm²"),
         "unmet_ha": ("未满足需求 (hm²)", "Demand left unmet after the market, hm²"),
         "unsold_ha": ("未售出供给 (hm²)", "Supply left unsold after the market, hm²"),
+        "voucher_ha_p05": ("生态券 E 第5百分位 (hm²)", "E, 5th percentile of the Monte Carlo, hm²"),
+        "voucher_ha_p50": ("生态券 E 中位数 (hm²)", "E, median of the Monte Carlo, hm²"),
+        "voucher_ha_p95": (
+            "生态券 E 第95百分位 (hm²)",
+            "E, 95th percentile of the Monte Carlo, hm²",
+        ),
+        "p_demand": ("为需求方的概率", "Share of the Monte Carlo draws with E < 0 (0–1)"),
+        "value_yuan_p05": (
+            "交易价值 Q_t 第5百分位 (元)",
+            "Q_t, 5th percentile of the Monte Carlo, yuan",
+        ),
+        "value_yuan_p50": ("交易价值 Q_t 中位数 (元)", "Q_t, median of the Monte Carlo, yuan"),
+        "value_yuan_p95": (
+            "交易价值 Q_t 第95百分位 (元)",
+            "Q_t, 95th percentile of the Monte Carlo, yuan",
+        ),
     },
     "class_areas": {
         "county_id": ("县级行政区代码", "County code (adcode, text)"),

@@ -120,15 +120,8 @@ _MARKET = (
     "n_buyers_unmet",
 )
 
-#: county columns the GeoPackage's aliases do not name (Monte Carlo), label and description
+#: labels of the report-only county columns (the GeoPackage columns take their aliases)
 EXTRA_COLUMNS = {
-    "voucher_ha_p05": "生态券 E 第5百分位 (hm²)",
-    "voucher_ha_p50": "生态券 E 中位数 (hm²)",
-    "voucher_ha_p95": "生态券 E 第95百分位 (hm²)",
-    "p_demand": "为需求方的概率",
-    "value_yuan_p05": "交易价值 Qₜ 第5百分位 (元)",
-    "value_yuan_p50": "交易价值 Qₜ 中位数 (元)",
-    "value_yuan_p95": "交易价值 Qₜ 第95百分位 (元)",
     "rank": "名次",
     "area_ha": "县域面积 (hm²)",
     "e_over_area": "|E| ÷ 县域面积",
