@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -221,6 +222,45 @@ def test_second_run_waits_for_the_first_with_wait(done, capsys):
                      "--wait", "60")  # fmt: skip
     assert code == 0, err
     assert time.perf_counter() - t0 >= 1.0
+    assert _tables(out) == new_tables
+
+
+# ---------------------------------------------------------------------------------- defect 3
+
+
+def test_planted_cache_files_are_not_executed(done, capsys, tmp_path):
+    catalog, config, out, _, new_tables = done
+    assert _cli(capsys, "run", "--catalog", catalog, "--config", config, "--out", out)[0] == 0
+    marker = tmp_path / "executed"
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    planted = 0
+    for entry in (out / ".ecovoucher-cache").rglob("*"):
+        if entry.is_file() and entry.suffix in (".npz", ".pkl"):
+            entry.write_bytes(pickle.dumps(Boom()))
+            entry.with_suffix(".pkl").write_bytes(pickle.dumps(Boom()))
+            planted += 1
+    assert planted
+    code, err = _cli(capsys, "run", "--catalog", catalog, "--config", config, "--out", out)
+    assert code == 0
+    assert not marker.exists()
+    assert "ignored and recomputed" in err
+    assert _tables(out) == new_tables
+
+
+def test_swapped_cache_entries_are_foreign_and_recomputed(done, capsys):
+    catalog, config, out, _, new_tables = done
+    argv = ["run", "--catalog", catalog, "--config", config, "--out", out, "--partition-size", 1]
+    assert _cli(capsys, *argv)[0] == 0
+    a, b = sorted((out / ".ecovoucher-cache").rglob("zonal-*.npz"))  # one per county
+    a_bytes = a.read_bytes()
+    a.write_bytes(b.read_bytes())  # each entry now holds the other county's areas
+    b.write_bytes(a_bytes)
+    code, err = _cli(capsys, *argv)
+    assert code == 0 and err.count("a foreign entry") == 2
     assert _tables(out) == new_tables
 
 

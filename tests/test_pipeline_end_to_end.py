@@ -174,7 +174,7 @@ def test_resume_recomputes_only_missing_partitions_with_identical_results(
 
     first = run_pipeline(catalog, config, out, engine, partition_size=1)  # 2 partitions
     assert len(calls) == 2
-    saved = sorted((out / ".ecovoucher-cache").rglob("zonal-*.pkl"))
+    saved = sorted((out / ".ecovoucher-cache").rglob("zonal-*.npz"))
     assert len(saved) == 2
     before = first.accounts.county_vouchers.drop(columns="geometry")
 
