@@ -40,6 +40,15 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
         "tcp://host:8786 (workers must see the input paths)",
     )
     g.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --scheduler: how long to wait for the scheduler to answer, for a first "
+        "worker, and for progress while no worker is connected, before stopping with a message "
+        "(default 60)",
+    )
+    g.add_argument(
         "--partition-size",
         type=int,
         default=16,
@@ -316,10 +325,18 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
 
 def _engine(args: argparse.Namespace, progress: bool):
     from pipeline.runtime.engine import Engine
+    from pipeline.runtime.scheduler import DEFAULT_TIMEOUT, check_address
 
     if args.workers is not None and args.workers < 1:
         raise _usage("--workers must be 1 or more")
-    return Engine(workers=args.workers, scheduler=args.scheduler, progress=progress)
+    scheduler = check_address(args.scheduler) if args.scheduler is not None else None
+    timeout = DEFAULT_TIMEOUT if args.scheduler_timeout is None else args.scheduler_timeout
+    if not (0 < timeout < float("inf")):
+        raise _usage("--scheduler-timeout must be a number of seconds, more than 0")
+    engine = Engine(workers=args.workers, scheduler=scheduler, progress=progress, timeout=timeout)
+    if scheduler is not None:
+        engine.client()  # connect (and wait for a worker) before any work: failures come first
+    return engine
 
 
 def _run_options(args: argparse.Namespace) -> dict:

@@ -100,7 +100,8 @@ def test_tiled_run_on_the_scheduler_identical_to_local(cluster, case, tmp_path):
 def test_unreachable_scheduler_is_a_clear_error(case, tmp_path, capsys):
     catalog, config = case
     code = main(["run", "--catalog", str(catalog), "--config", str(config),
-                 "--out", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1"])  # fmt: skip
+                 "--out", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1",
+                 "--scheduler-timeout", "3"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "cannot reach the dask scheduler at tcp://127.0.0.1:1" in err
     assert not (tmp_path / "o" / "eco_vouchers.gpkg").exists()

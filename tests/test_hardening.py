@@ -12,12 +12,14 @@ import logging
 import os
 import pickle
 import shutil
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pyogrio
 import pytest
 import yaml
@@ -264,6 +266,189 @@ def test_swapped_cache_entries_are_foreign_and_recomputed(done, capsys):
     assert _tables(out) == new_tables
 
 
+# ------------------------------------------------------------- defect 5: alias bombs
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    lines = ["a0: &a0 ['110101', '110101', '110101', '110101', '110101']"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_in_config_is_refused_quickly(tmp_path, capsys):
+    catalog, config = write_case(tmp_path)
+    text = config.read_text("utf-8")
+    config.write_text(_alias_bomb() + text + "study_area: {county_ids: *a8}\n", "utf-8")
+    t0 = time.perf_counter()
+    code, err = _cli(capsys, "validate", "--catalog", catalog, "--config", config)
+    assert code == 2 and "alias" in err and "config.yaml" in err
+    assert len(err) < 2000 and time.perf_counter() - t0 < 10
+
+
+def test_alias_bomb_in_vep_costs_is_refused_quickly(tmp_path, capsys):
+    vep = tmp_path / "vep.yaml"
+    vep.write_text(
+        _alias_bomb().replace("'110101'", "1000")
+        + "site: {name: t}\nitems:\n  - {category: material, method: cost, costs: *a8}\n",
+        "utf-8",
+    )
+    t0 = time.perf_counter()
+    code, err = _cli(capsys, "vep", "--config", vep, "--out", tmp_path / "out")
+    assert code == 2 and "alias" in err and "vep.yaml" in err
+    assert len(err) < 2000 and time.perf_counter() - t0 < 10
+
+
+# ---------------------------------------------------------- defect 7: duplicate keys
+
+
+def test_duplicate_year_in_catalog_names_both_lines(tmp_path, capsys):
+    catalog, config = write_case(tmp_path)
+    text = catalog.read_text("utf-8")
+    dup = "    2010:\n      code_field: gridcode\n      format: vector\n      path: data/lu_2018.shp\n"
+    text = text.replace("    2018:\n", dup + "    2018:\n", 1)
+    catalog.write_text(text, "utf-8")
+    code, err = _cli(capsys, "validate", "--catalog", catalog, "--config", config)
+    assert code == 2 and "'2010' is given twice" in err and "catalog.yaml" in err
+
+
+def test_duplicate_price_in_config(tmp_path, capsys):
+    catalog, config = write_case(tmp_path)
+    config.write_text(config.read_text("utf-8") + "price_yuan_per_ha: 1\n", "utf-8")
+    code, err = _cli(capsys, "run", "--catalog", catalog, "--config", config, "--out",
+                     tmp_path / "out")  # fmt: skip
+    assert code == 2 and "'price_yuan_per_ha' is given twice" in err
+
+
+def test_duplicate_rate_in_vep_item(tmp_path, capsys):
+    vep = tmp_path / "vep.yaml"
+    vep.write_text(
+        "site: {name: t}\nitems:\n  - category: material\n    method: perpetual_income\n"
+        "    net_income: 100\n    rate: 0.05\n    rate: 0.5\n",
+        "utf-8",
+    )
+    code, err = _cli(capsys, "vep", "--config", vep, "--out", tmp_path / "out")
+    assert code == 2 and "'rate' is given twice" in err and "line 6" in err and "line 7" in err
+
+
+# ------------------------------------------------------ defect 8: non-finite numbers
+
+
+NATIONAL = "{gdp_per_capita_yuan: 50000, population_density_per_km2: 100}"
+
+
+@pytest.mark.parametrize(
+    ("price", "national", "culprit"),
+    [
+        (".inf", NATIONAL, "price_yuan_per_ha"),
+        ("yes", NATIONAL, "price_yuan_per_ha"),
+        ("1.0e+308", NATIONAL, "price_yuan_per_ha"),  # Q_t = E · q_t overflows
+        ("50000", NATIONAL.replace("50000", ".inf"), "gdp_per_capita_yuan"),
+        ("50000", NATIONAL.replace("50000", "1.0e-320"), "gdp_per_capita_yuan"),  # G_t = inf
+        ("50000", NATIONAL.replace("100}", "1.0e-320}"), "population_density_per_km2"),
+    ],
+)
+def test_non_finite_or_overflowing_config_numbers(tmp_path, capsys, price, national, culprit):
+    catalog, config = write_case(tmp_path)
+    config.write_text(
+        f"years: {{base: 2010, target: 2018}}\nnational: {{2018: {national}}}\n"
+        f"price_yuan_per_ha: {price}\n",
+        "utf-8",
+    )
+    code, err = _cli(capsys, "run", "--catalog", catalog, "--config", config, "--out",
+                     tmp_path / "out")  # fmt: skip
+    assert code == 2, err
+    assert culprit in err and "config.yaml" in err
+    assert not (tmp_path / "out" / "eco_vouchers.gpkg").exists()
+
+
+@pytest.mark.parametrize("cell", ["inf", "1e400", "Infinity", "nan"])
+def test_non_finite_statistics_are_named(tmp_path, capsys, cell):
+    catalog, config = write_case(tmp_path)
+    socio = tmp_path / "data" / "socio.csv"
+    df = pd.read_csv(socio, dtype=str)
+    df.loc[0, "gdp"] = cell
+    df.to_csv(socio, index=False)
+    code, err = _cli(capsys, "validate", "--catalog", catalog, "--config", config)
+    assert code == 2 and "socio.csv" in err and "gdp" in err and "110101" in err, err
+
+
+@pytest.mark.parametrize("scale", [".inf", "1.0e+306", "yes"])  # 1e5 × 1e306 overflows
+def test_non_finite_or_boolean_scale(tmp_path, capsys, scale):
+    catalog, config = write_case(tmp_path)
+    text = catalog.read_text("utf-8").replace("gdp_scale: 10000", f"gdp_scale: {scale}")
+    catalog.write_text(text, "utf-8")
+    code, err = _cli(capsys, "run", "--catalog", catalog, "--config", config, "--out",
+                     tmp_path / "out")  # fmt: skip
+    assert code == 2 and "gdp" in err, err
+
+
+# ------------------------------------------------------------ defect 9: VEP numerics
+
+
+def _vep(tmp_path, capsys, item: str) -> tuple[int, str, pd.DataFrame | None]:
+    vep = tmp_path / "vep.yaml"
+    vep.write_text(f"site: {{name: t}}\nitems:\n  - {item}\n", "utf-8")
+    code, err = _cli(capsys, "vep", "--config", vep, "--out", tmp_path / "out")
+    items = tmp_path / "out" / "vep_items.csv"
+    return code, err, pd.read_csv(items) if code == 0 else None
+
+
+@pytest.mark.parametrize(
+    ("rate", "years", "expected"),
+    [
+        # r → 0: A/r·(1 − (1+r)^−n) → A·n = 1,860,000 × 5
+        (1e-300, 5, 1_860_000 * 5),
+        (1e-12, 5, 1_860_000 * 5 * (1 - 3e-12)),  # A·n·(1 − (n+1)/2·r) to first order
+        # large n: (1.05)^−n underflows to 0 and P = A/r = 37,200,000
+        (0.05, 10**6, 1_860_000 / 0.05),
+    ],
+)
+def test_vep_annuity_is_accurate_at_small_rates_and_long_terms(tmp_path, capsys, rate, years,
+                                                              expected):  # fmt: skip
+    code, err, items = _vep(
+        tmp_path, capsys,
+        f"{{category: material, method: income_capitalization, net_income: 1860000, "
+        f"rate: {rate!r}, years: {years}}}",
+    )  # fmt: skip
+    assert code == 0, err
+    assert items["p_yuan"][0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "{category: tourism, method: perpetual_income, net_income: 1.0e+308, rate: 0.01}",
+        "{category: material, method: cost, costs: [1.0e+308, 1.0e+308]}",
+        "{category: material, method: residual, completed_value: 1.0e+308, "
+        "development_cost: -1.0e+308, normal_profit: 0}",
+    ],
+)
+def test_vep_overflow_is_an_input_error(tmp_path, capsys, item):
+    code, err, _ = _vep(tmp_path, capsys, item)
+    assert code == 2 and "item 1" in err and "too large" in err, err
+    assert not (tmp_path / "out" / "vep.gpkg").exists()
+
+
+# ---------------------------------------------------- defect 10: YAML and VEP limits
+
+
+def test_deeply_nested_yaml_is_exit_2(tmp_path, capsys):
+    catalog, config = write_case(tmp_path)
+    config.write_text(config.read_text("utf-8") + "x: " + "[" * 3000 + "]" * 3000 + "\n")
+    code, err = _cli(capsys, "validate", "--catalog", catalog, "--config", config)
+    assert code == 2 and "nested" in err and "config.yaml" in err
+
+
+def test_vep_years_beyond_any_number_is_exit_2(tmp_path, capsys):
+    code, err, _ = _vep(
+        tmp_path, capsys,
+        "{category: material, method: income_capitalization, net_income: 1, rate: 0.05, "
+        "years: 1" + "0" * 400 + "}",
+    )  # fmt: skip
+    assert code == 2 and ("years" in err or "too large" in err)
+
+
 # ---------------------------------------------------------------------------------- defect 10: --out
 
 
@@ -283,3 +468,49 @@ def test_system_folder_as_out_is_refused(tmp_path, capsys, out):
     code, err = _cli(capsys, "run", "--catalog", catalog, "--config", config, "--out", out)
     assert code == 2 and "--out" in err
     assert not Path(out, "eco_vouchers.gpkg").exists()
+
+
+@pytest.mark.parametrize("address", ["localhost", "http://localhost:8786", "tcp://", "tcp://h:x"])
+def test_bad_scheduler_address_is_exit_2_before_any_work(tmp_path, capsys, address):
+    catalog, config = write_case(tmp_path)
+    code, err = _cli(capsys, "run", "--catalog", catalog, "--config", config, "--out",
+                     tmp_path / "out", "--scheduler", address)  # fmt: skip
+    assert code == 2 and "--scheduler" in err and "tcp://host:8786" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_scheduler_that_never_answers_times_out_with_a_message(tmp_path, capsys):
+    catalog, config = write_case(tmp_path)
+    with socket.socket() as server:  # accepts connections (kernel backlog), never speaks
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        port = server.getsockname()[1]
+        t0 = time.perf_counter()
+        code, err = _cli(capsys, "run", "--catalog", catalog, "--config", config, "--out",
+                         tmp_path / "out", "--scheduler", f"tcp://127.0.0.1:{port}",
+                         "--scheduler-timeout", "3")  # fmt: skip
+    assert code == 2 and f"127.0.0.1:{port}" in err and "--scheduler-timeout" in err, err
+    assert time.perf_counter() - t0 < 60
+
+
+def test_unknown_encoding_is_refused(tmp_path, capsys):
+    catalog, config = write_case(tmp_path)
+    cat = yaml.safe_load(catalog.read_text("utf-8"))
+    cat["datasets"]["landuse"][2010]["encoding"] = "klingon"
+    catalog.write_text(yaml.safe_dump(cat), "utf-8")
+    code, err = _cli(capsys, "validate", "--catalog", catalog, "--config", config)
+    assert code == 2 and "klingon" in err and "encoding" in err
+
+
+def test_scheduler_without_workers_stops_with_a_message(tmp_path, capsys):
+    from distributed import LocalCluster
+
+    catalog, config = write_case(tmp_path)
+    with LocalCluster(
+        n_workers=0, processes=False, protocol="tcp", dashboard_address=None
+    ) as cluster:
+        code, err = _cli(capsys, "run", "--catalog", catalog, "--config", config, "--out",
+                         tmp_path / "out", "--scheduler", cluster.scheduler_address,
+                         "--scheduler-timeout", "2")  # fmt: skip
+    assert code == 2 and "no worker connected" in err and "--scheduler-timeout" in err, err
+    assert not (tmp_path / "out").exists()  # stopped before any work

@@ -606,3 +606,32 @@ def test_site_name_defaults_to_config_name(tmp_path: Path) -> None:
     site = pyogrio.read_dataframe(result.gpkg_path, layer="vep_site")
     assert site.loc[0, "name"] == "蔡集"
     assert site.loc[0, "vep_yuan"] == pytest.approx(250_000.00, abs=0.01)
+
+
+# ------------------------------------------------------------------- stable annuity (issue 18)
+
+
+def test_annuity_factor_matches_the_textbook_form_where_that_is_accurate() -> None:
+    from pipeline.vep.compute import annuity_factor
+
+    # (1 − 1.05^−3) / 0.05 = (1 − 1/1.157625) / 0.05 = 0.1361624… / 0.05 = 2.7232480…
+    assert annuity_factor(0.05, 3) == pytest.approx((1 - 1.05**-3) / 0.05, rel=1e-15)
+    assert annuity_factor(0.05, 3) == pytest.approx(2.723248029, rel=1e-9)
+
+
+@pytest.mark.parametrize("rate", [1e-300, 1e-100, 1e-17, 1e-9])
+def test_annuity_factor_tends_to_n_as_the_rate_tends_to_0(rate: float) -> None:
+    from pipeline.vep.compute import annuity_factor
+
+    # (1 − (1+r)^−n)/r = n − n(n+1)/2·r + O(r²): n = 5 → 5 − 15·r
+    expected = 5 - 15 * rate
+    assert annuity_factor(rate, 5) == pytest.approx(expected, rel=1e-15)
+    textbook = (1 - (1 + rate) ** -5) / rate  # cancels: 1 + r rounds, then 1 − (1+r)^−n
+    assert abs(textbook - expected) / expected > 1e-12
+
+
+def test_annuity_factor_tends_to_1_over_r_for_long_terms() -> None:
+    from pipeline.vep.compute import annuity_factor
+
+    assert annuity_factor(0.05, 10**6) == 1 / 0.05 == 20.0
+    assert annuity_factor(0.05, 10**17) == 20.0

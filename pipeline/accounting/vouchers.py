@@ -22,6 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from pipeline.errors import InputError, Problem
 from pipeline.settings.coefficients import Coefficients
 from pipeline.settings.config import BALANCED_TOLERANCE_HA, Config
 
@@ -82,14 +83,14 @@ def account(
     s = socio.reindex(ids)
     gdp_per_capita = s["gdp_yuan"].to_numpy() / s["population"].to_numpy()
     density = s["population"].to_numpy() / area_km2
-    gdp_coef = gdp_per_capita / national.gdp_per_capita_yuan
-    pop_coef = density / national.population_density_per_km2
-
     m0 = sf[base].to_numpy()
     mt = sf[target].to_numpy()
     static = mt - baseline
-    voucher = static * gdp_coef * pop_coef
-    value = voucher * config.price_yuan_per_ha
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # see _check_finite
+        gdp_coef = gdp_per_capita / national.gdp_per_capita_yuan
+        pop_coef = density / national.population_density_per_km2
+        voucher = static * gdp_coef * pop_coef
+        value = voucher * config.price_yuan_per_ha
     role = np.where(
         voucher < -BALANCED_TOLERANCE_HA,
         "demand",
@@ -117,6 +118,7 @@ def account(
         geometry=counties.geometry.values,
         crs=counties.crs,
     )
+    _check_finite(table, config)
     demand = float(-voucher[voucher < 0].sum())
     supply = float(voucher[voucher > 0].sum())
     totals = {
@@ -134,7 +136,45 @@ def account(
         "n_supply": float((role == "supply").sum()),
         "n_balanced": float((role == "balanced").sum()),
     }
+    bad = [k for k, v in totals.items() if not np.isfinite(v)]
+    if bad:
+        raise InputError(
+            f"the region totals {', '.join(bad)} overflow (not finite numbers); "
+            f"price_yuan_per_ha ({config.price_yuan_per_ha:g}) is too large",
+            where=f"config {config.path}",
+        )
     return Accounts(table, totals, baseline_areas)
+
+
+def _check_finite(table: pd.DataFrame, config: Config) -> None:
+    """G_t, P_t, E and Q_t must be finite numbers before anything is written: a national value
+    near 0 or a price near the largest float makes them infinite or NaN (and a NaN voucher would
+    be labelled 'balanced'). The first column that fails names the input to look at."""
+    nat = config.national[config.years.target]
+    causes = {
+        "gdp_coef": f"G_t = (GDP / population) / national.{config.years.target}."
+        f"gdp_per_capita_yuan ({nat.gdp_per_capita_yuan:g}): check gdp_per_capita_yuan and "
+        "these counties' gdp and pop in the statistics",
+        "pop_coef": f"P_t = (population / area) / national.{config.years.target}."
+        f"population_density_per_km2 ({nat.population_density_per_km2:g}): check "
+        "population_density_per_km2 and these counties' pop in the statistics",
+        "voucher_ha": "E = ΔM · G_t · P_t overflows: check gdp_per_capita_yuan and "
+        "population_density_per_km2",
+        "value_yuan": f"Q_t = E · price_yuan_per_ha ({config.price_yuan_per_ha:g}) overflows: "
+        "price_yuan_per_ha is too large",
+    }
+    for column, cause in causes.items():
+        values = table[column].to_numpy(float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            ids = table["county_id"].to_numpy()[bad]
+            listing = ", ".join(str(i) for i in ids[:10]) + (" …" if len(ids) > 10 else "")
+            raise InputError(
+                Problem(
+                    f"config {config.path}",
+                    f"{column} is not a finite number for {len(ids)} counties ({listing}): {cause}",
+                )
+            )
 
 
 def _k_of_rows(areas: pd.DataFrame, coefficients: Mapping[int, Coefficients]) -> np.ndarray:

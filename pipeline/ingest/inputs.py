@@ -1013,6 +1013,15 @@ def _read_socio(
                     f"non-numeric or empty values for counties {_ids(bad)}",
                 )
             )
+        inf = df.loc[np.isinf(num) & mine, "county_id"]  # inf, Infinity, 1e400
+        if len(inf):
+            problems.append(
+                Problem(
+                    f"{where}, column '{field_name}', year {year}",
+                    f"values that are not finite numbers (inf, Infinity, or beyond 1e308) for "
+                    f"counties {_ids(inf)}",
+                )
+            )
         nonpos = df.loc[(num <= 0) & mine, "county_id"]
         if len(nonpos):
             problems.append(
@@ -1056,13 +1065,22 @@ def _read_socio(
             )
     df = df.loc[df["county_id"].isin(wanted)]
     # gdp × gdp_scale is yuan, e.g. 1,234.5 (10⁴ yuan) × 10000 = 12,345,000 yuan
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "gdp_yuan": df["gdp"].to_numpy(float) * src.gdp_scale,
             "population": df["pop"].to_numpy(float) * src.population_scale,
         },
         index=pd.Index(df["county_id"], name="county_id"),
     ).sort_index()
+    for col, scale in (("gdp_yuan", "gdp_scale"), ("population", "population_scale")):
+        over = out.index[~np.isfinite(out[col].to_numpy())]
+        if len(over):
+            raise InputError(
+                f"{col.split('_')[0]} × {scale} ({getattr(src, scale):g}) overflows for counties "
+                f"{_ids(list(over))}; check {scale} in the catalog",
+                where=where,
+            )
+    return out
 
 
 def _ids(ids: pd.Series | list) -> str:

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from pipeline.errors import InputError
 from pipeline.runtime import progress
+from pipeline.runtime.scheduler import DEFAULT_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,6 @@ def in_background(fn: Callable[..., Any], *args: Any, name: str) -> Future:
     return job
 
 
-#: how long to wait for a dask scheduler to answer (ECOVOUCHER_CONNECT_TIMEOUT overrides)
-CONNECT_TIMEOUT = os.environ.get("ECOVOUCHER_CONNECT_TIMEOUT", "10s")
-
-
 @dataclass
 class Engine:
     """``workers``: local threads (default: all cores; 1 = no dask); ``scheduler``: a
@@ -43,6 +40,9 @@ class Engine:
     workers: int | None = None
     scheduler: str | None = None
     progress: bool = True
+    #: seconds to wait for the scheduler to answer, for a first worker, and for progress while
+    #: no worker is connected (see :mod:`pipeline.runtime.scheduler`)
+    timeout: float = DEFAULT_TIMEOUT
 
     def __post_init__(self) -> None:
         self._client: Any = None
@@ -106,30 +106,75 @@ class Engine:
     def _map_distributed(
         self, fn: Callable[..., Any], tasks: Sequence[tuple], tick: Callable[[], None]
     ) -> list[Any]:
-        from distributed import as_completed
+        from distributed import wait
 
         client = self.client()
         futures = [client.submit(fn, *args, pure=False) for args in tasks]
-        for _ in as_completed(futures):
-            tick()
+        pending = futures
+        while pending:
+            try:
+                done = wait(pending, timeout=self.timeout, return_when="FIRST_COMPLETED")
+            except TimeoutError:  # slow tasks are fine; tasks nobody can run are not
+                if not client.scheduler_info().get("workers"):
+                    raise self._no_workers("every worker left the scheduler") from None
+                continue
+            for _ in done.done:
+                tick()
+            pending = list(done.not_done)
         return client.gather(futures)
 
     def client(self) -> Any:
-        """The dask.distributed client (connected on first use)."""
+        """The dask.distributed client (connected on first use, with a first worker)."""
         if self._client is None:
-            from distributed import Client
-
+            self._client = self._connect()
             try:
-                self._client = Client(self.scheduler, timeout=CONNECT_TIMEOUT)
-            except (OSError, TimeoutError) as exc:
-                raise InputError(
-                    f"cannot reach the dask scheduler at {self.scheduler} ({exc}). Check the "
-                    "address (tcp://host:8786) and that the scheduler is running.",
-                    where="--scheduler",
-                ) from exc
+                self._client.wait_for_workers(1, timeout=self.timeout)
+            except TimeoutError:
+                raise self._no_workers("no worker connected to the scheduler") from None
             link = getattr(self._client, "dashboard_link", None)
             log.info("connected to %s; dashboard: %s", self.scheduler, link or "none")
         return self._client
+
+    def _connect(self) -> Any:
+        """A client of the scheduler, or InputError if it does not answer within the timeout.
+        distributed's own timeout covers the TCP connection, not the handshake after it (a
+        server that accepts and never answers hung the run), so the client is made in a thread
+        that is given up on after the timeout."""
+        from distributed import Client
+
+        box: dict[str, Any] = {}
+
+        def connect() -> None:
+            try:
+                box["client"] = Client(self.scheduler, timeout=f"{self.timeout}s")
+            except Exception as exc:  # reported below, in the caller's thread
+                box["error"] = exc
+
+        thread = threading.Thread(target=connect, name="dask-connect", daemon=True)
+        thread.start()
+        thread.join(self.timeout + 2)
+        error = box.get("error")
+        if "client" in box:
+            return box["client"]
+        if error is not None and not isinstance(error, OSError | TimeoutError):
+            raise error
+        why = f" ({type(error).__name__}: {error})" if error is not None else ""
+        raise InputError(
+            f"cannot reach the dask scheduler at {self.scheduler}: it did not answer within "
+            f"{self.timeout:g} s"
+            f"{why}. Check the address (tcp://host:8786) and that the scheduler is running, or "
+            "wait longer with --scheduler-timeout SECONDS.",
+            where="--scheduler",
+        )
+
+    def _no_workers(self, what: str) -> InputError:
+        self.close()
+        return InputError(
+            f"{what} at {self.scheduler} for {self.timeout:g} s, so nothing can run. Start "
+            f"workers (dask worker {self.scheduler}), or wait longer with --scheduler-timeout "
+            "SECONDS.",
+            where="--scheduler",
+        )
 
     def close(self) -> None:
         if self._client is not None:

@@ -36,6 +36,8 @@ MAX_NODES = 1_000_000
 MAX_INT = 10**18
 
 _MERGE = "tag:yaml.org,2002:merge"
+_FLOAT = "tag:yaml.org,2002:float"
+_NUMBER_TAGS = (_FLOAT, "tag:yaml.org,2002:int")
 
 
 def load_yaml(text: str, where: str) -> Any:
@@ -146,25 +148,36 @@ class _Loader(yaml.SafeLoader):
                         "last. Delete one of them",
                     )
                 seen[text] = line
+            for key_node, value_node in node.value:  # numbers named by their key
+                if isinstance(value_node, ScalarNode) and value_node.tag in _NUMBER_TAGS:
+                    self._check_number(value_node, key_node)
         return super().construct_mapping(node, deep=deep)
 
+    def _check_number(self, node: ScalarNode, key_node: Node | None = None) -> None:
+        key = f"key '{_short(key_node.value)}': " if isinstance(key_node, ScalarNode) else ""
+        if node.tag == _FLOAT:
+            value = yaml.SafeLoader.construct_yaml_float(self, node)
+            if not math.isfinite(value):
+                raise self._refuse(
+                    node,
+                    f"{key}'{_short(node.value)}' is not a finite number; give an ordinary number",
+                )
+        else:
+            value = yaml.SafeLoader.construct_yaml_int(self, node)
+            if abs(value) >= MAX_INT:
+                raise self._refuse(
+                    node,
+                    f"{key}the number '{_short(node.value)}' is too large (19 digits or more); if "
+                    "it is an id, write it in quotes",
+                )
+
     def construct_yaml_float(self, node: ScalarNode) -> float:
-        value = super().construct_yaml_float(node)
-        if not math.isfinite(value):
-            raise self._refuse(
-                node, f"'{_short(node.value)}' is not a finite number; give an ordinary number"
-            )
-        return value
+        self._check_number(node)
+        return super().construct_yaml_float(node)
 
     def construct_yaml_int(self, node: ScalarNode) -> int:
-        value = super().construct_yaml_int(node)
-        if abs(value) >= MAX_INT:
-            raise self._refuse(
-                node,
-                f"the number '{_short(node.value)}' is too large (19 digits or more); if it is an "
-                "id, write it in quotes",
-            )
-        return value
+        self._check_number(node)
+        return super().construct_yaml_int(node)
 
 
 _Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)

@@ -5,16 +5,25 @@ See docs/catalog-config.md, 'Catalog'. Relative paths are relative to the catalo
 
 from __future__ import annotations
 
+import codecs
 import glob as globmod
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.errors import InputError
 from pipeline.settings.legends import DEFAULT_LEGEND, Legend, load_legend
-from pipeline.settings.parse import parse_model, read_yaml, resolve
+from pipeline.settings.parse import Number, parse_model, read_yaml, resolve
 
 
 class _File(BaseModel):
@@ -28,12 +37,27 @@ class _File(BaseModel):
         return resolve(v, info.context)
 
 
+def _known_encoding(v: str | None) -> str | None:
+    """An encoding Python (and so the reader) knows; 'klingon' is refused with examples."""
+    if v is None:
+        return v
+    try:
+        codecs.lookup(v)
+    except LookupError:
+        raise ValueError(
+            f"'{v}' is not a known text encoding; use e.g. GBK (RESDC shapefiles), GB18030, "
+            "UTF-8 or Big5"
+        ) from None
+    return v
+
+
+Encoding = Annotated[str | None, AfterValidator(_known_encoding)]
+
+
 class _Source(_File):
     layer: str | None = Field(None, description="layer name, for multi-layer files")
     crs: str | None = Field(None, description="CRS to assume when the file carries none")
-    encoding: str | None = Field(
-        None, description="attribute encoding when a shapefile has no .cpg"
-    )
+    encoding: Encoding = Field(None, description="attribute encoding when a shapefile has no .cpg")
 
 
 class CountiesSource(_Source):
@@ -113,7 +137,7 @@ class LanduseSource(_Source):
 
 
 class SocioSource(_File):
-    encoding: str | None = Field(
+    encoding: Encoding = Field(
         None,
         description="CSV text encoding; default: UTF-8, or GBK (with a warning) if not UTF-8; "
         "declaring it silences the warning",
@@ -124,9 +148,9 @@ class SocioSource(_File):
     id_field: str = "code"
     year_field: str = "year"
     gdp_field: str = "gdp"
-    gdp_scale: float = Field(1.0, gt=0, description="gdp × gdp_scale is in yuan")
+    gdp_scale: Number = Field(1.0, gt=0, description="gdp × gdp_scale is in yuan")
     population_field: str = "pop"
-    population_scale: float = Field(1.0, gt=0, description="pop × population_scale is persons")
+    population_scale: Number = Field(1.0, gt=0, description="pop × population_scale is persons")
 
 
 class Datasets(BaseModel):

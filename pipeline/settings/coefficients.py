@@ -31,7 +31,7 @@ from pipeline.settings.legends import (
     load_legend,
     shipped_coefficients,
 )
-from pipeline.settings.parse import parse_model, read_yaml
+from pipeline.settings.parse import Count, Number, parse_model, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,11 @@ ECOLOGICAL_GROUPS = ("forest", "grassland", "water")
 class _ClassEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    k: float | None = Field(None, ge=0, description="standard-forest coefficient")
-    esv_yuan_per_ha: float | None = Field(None, gt=0)
+    k: Number | None = Field(None, ge=0, description="standard-forest coefficient")
+    esv_yuan_per_ha: Number | None = Field(None, gt=0)
     name: str | None = None
     note: str | None = None
-    resdc: int | None = Field(None, description="the RESDC class this code is crosswalked to")
+    resdc: Count | None = Field(None, description="the RESDC class this code is crosswalked to")
 
 
 class _CoefficientFile(BaseModel):

@@ -14,7 +14,7 @@ from pyproj.exceptions import CRSError
 
 from pipeline.geom.crs import is_equal_area
 from pipeline.settings.coefficients import Coefficients, load_coefficients
-from pipeline.settings.parse import parse_model, read_yaml, resolve
+from pipeline.settings.parse import Count, Number, parse_model, read_yaml, resolve
 
 #: Albers equal-area conic for China on the Krasovsky ellipsoid, as RESDC uses.
 DEFAULT_EQUAL_AREA_CRS = (
@@ -44,8 +44,8 @@ class StudyArea(BaseModel):
 class Years(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    base: int = Field(ge=1900, le=2200)
-    target: int = Field(ge=1900, le=2200)
+    base: Count = Field(ge=1900, le=2200)
+    target: Count = Field(ge=1900, le=2200)
 
     @model_validator(mode="after")
     def _ordered(self) -> Years:
@@ -78,8 +78,8 @@ class NationalValues(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    gdp_per_capita_yuan: float = Field(gt=0, description="national GDP per capita, yuan")
-    population_density_per_km2: float = Field(gt=0, description="national persons per km²")
+    gdp_per_capita_yuan: Number = Field(gt=0, description="national GDP per capita, yuan")
+    population_density_per_km2: Number = Field(gt=0, description="national persons per km²")
 
 
 # --- the market: section (see pipeline.accounting.market) -----------------------------------
@@ -94,19 +94,19 @@ class MarketConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    annual_cap_ha: float | None = Field(
+    annual_cap_ha: Number | None = Field(
         None,
         ge=0,
         allow_inf_nan=False,
         description="upper limit of the total volume traded in the year, hm² of standard forest; "
         "omitted: no cap",
     )
-    floor_price_yuan_per_ha: float = Field(
+    floor_price_yuan_per_ha: Number = Field(
         ge=0,
         allow_inf_nan=False,
         description="government floor price, yuan per hm² of standard forest",
     )
-    market_price_yuan_per_ha: float | None = Field(
+    market_price_yuan_per_ha: Number | None = Field(
         None,
         ge=0,
         allow_inf_nan=False,
@@ -149,15 +149,15 @@ class ValueRange(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    spread: float | None = Field(
+    spread: Number | None = Field(
         None, ge=0, le=1, allow_inf_nan=False,
         description="relative half-width: the value × [1 − spread, 1 + spread] (0.1 = ±10 %)",
     )  # fmt: skip
-    low: float | None = Field(
+    low: Number | None = Field(
         None, ge=0, allow_inf_nan=False, description="lower bound, same unit as the value"
     )
-    high: float | None = Field(None, ge=0, allow_inf_nan=False, description="upper bound")
-    mode: float | None = Field(
+    high: Number | None = Field(None, ge=0, allow_inf_nan=False, description="upper bound")
+    mode: Number | None = Field(
         None, ge=0, allow_inf_nan=False,
         description="peak of a triangular range (with low/high); default: the deterministic value",
     )  # fmt: skip
@@ -204,7 +204,7 @@ class NationalUncertainty(BaseModel):
         "(persons/km²)} drawn with equal probability, e.g. initial and revised statistics; "
         "empty: the config's national values",
     )
-    spread: float = Field(
+    spread: Number = Field(
         0.0, ge=0, lt=1, allow_inf_nan=False,
         description="relative ± applied independently to each of the two values (0.02 = ±2 %)",
     )  # fmt: skip
@@ -215,12 +215,12 @@ class UncertaintyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    draws: int = Field(10_000, ge=1, le=10_000_000, description="number of Monte Carlo draws")
-    seed: int = Field(0, ge=0, description="seed of numpy.random.default_rng")
+    draws: Count = Field(10_000, ge=1, le=10_000_000, description="number of Monte Carlo draws")
+    seed: Count = Field(0, ge=0, description="seed of numpy.random.default_rng")
     distribution: Distribution = Field(
         "uniform", description="shape of every range that does not say otherwise"
     )
-    coefficient_spread: float = Field(
+    coefficient_spread: Number = Field(
         0.0, ge=0, le=1, allow_inf_nan=False,
         description="relative ± range of every k of the coefficient table (0.1 = ±10 %)",
     )  # fmt: skip
@@ -233,7 +233,7 @@ class UncertaintyConfig(BaseModel):
     price: ValueRange | None = Field(
         None, description="range of the price q, yuan per hm²: {spread} or {low, high[, mode]}"
     )
-    memory_mb: int = Field(
+    memory_mb: Count = Field(
         256,
         ge=8,
         description="working memory for the blocks of counties × draws computed at once, MiB",
@@ -256,7 +256,7 @@ class Config(BaseModel):
         "(resdc: Gu, Tang & Wang's Table 1)",
     )
     national: dict[int, NationalValues]
-    price_yuan_per_ha: float = Field(ge=0, description="q_t, yuan per hm² of standard forest")
+    price_yuan_per_ha: Number = Field(ge=0, description="q_t, yuan per hm² of standard forest")
     landuse_overlaps: Literal["error", "first"] = Field(
         "error",
         description="overlapping land-use polygons: error (stop, naming counties and hectares) or "

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, Problem
 from pipeline.numbers import as_given, display
 from pipeline.vep.config import VepConfig, VepItem, config_problems
 
@@ -89,7 +90,10 @@ def _p(item: VepItem, rate: float | None) -> tuple[float, str]:
     if method == "income_capitalization":
         assert rate is not None and item.net_income is not None
         if isinstance(item.net_income, list):
-            p = math.fsum(a * (1.0 + rate) ** -i for i, a in enumerate(item.net_income, 1))
+            # (1+r)^-i as exp(-i·log1p(r)): 1 + r is not rounded first (r = 1e-12 keeps its digits)
+            p = sum_yuan(
+                a * math.exp(-i * math.log1p(rate)) for i, a in enumerate(item.net_income, 1)
+            )
             terms = " + ".join(
                 f"{number_text(a)}/{number_text(1 + rate)}^{i}"
                 for i, a in enumerate(item.net_income, 1)
@@ -97,7 +101,7 @@ def _p(item: VepItem, rate: float | None) -> tuple[float, str]:
             return p, f"P = sum A_i/(1+r)^i = {terms} = {money_text(p)}"
         assert item.years is not None
         a, n = item.net_income, item.years
-        p = a / rate * (1.0 - (1.0 + rate) ** -n)
+        p = a * annuity_factor(rate, n)
         return p, (
             f"P = A/r*(1-(1+r)^-n) = {number_text(a)}/{number_text(rate)}*(1-{number_text(1 + rate)}^-{n}) = {money_text(p)}"
         )
@@ -107,7 +111,7 @@ def _p(item: VepItem, rate: float | None) -> tuple[float, str]:
         return p, f"P = a/r = {number_text(item.net_income)}/{number_text(rate)} = {money_text(p)}"
     if method == "market_comparison":
         props = item.properties or []
-        p = math.fsum((pr.premium_per_m2 or 0.0) * (pr.floor_area_m2 or 0.0) for pr in props)
+        p = sum_yuan((pr.premium_per_m2 or 0.0) * (pr.floor_area_m2 or 0.0) for pr in props)
         terms = " + ".join(
             f"{number_text(pr.premium_per_m2 or 0.0)}*{number_text(pr.floor_area_m2 or 0.0)}"
             for pr in props
@@ -123,9 +127,26 @@ def _p(item: VepItem, rate: float | None) -> tuple[float, str]:
         )
     if method == "cost":
         amounts = [line.amount or 0.0 for line in item.costs or []]
-        p = math.fsum(amounts)
+        p = sum_yuan(amounts)
         return p, f"P = sum costs = {' + '.join(number_text(a) for a in amounts)} = {money_text(p)}"
     raise AssertionError(f"unvalidated method {method!r}")  # _item_problems rejects it
+
+
+def annuity_factor(rate: float, years: float) -> float:
+    """(1 − (1+r)^−n) / r, the present value of 1 a year for n years, in the stable form
+    −expm1(−n·log1p(r)) / r: the textbook form cancels to 0 when r is tiny (r = 1e-300 gave
+    P = 0 instead of A·n), and loses digits when (1+r)^−n is near 1. Tends to n as r → 0 and
+    to 1/r as n → ∞."""
+    return -math.expm1(-years * math.log1p(rate)) / rate
+
+
+def sum_yuan(values: Iterable[float]) -> float:
+    """math.fsum (exact rounding), or ±inf where the sum overflows (fsum raises instead)."""
+    values = list(values)
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return math.copysign(math.inf, sum(math.copysign(1.0, v) for v in values))
 
 
 def _item_result(item: VepItem, index: int, rate: float | None) -> ItemResult:
@@ -156,7 +177,27 @@ def compute_items(config: VepConfig) -> list[ItemResult]:
     problems, _ = config_problems(config)
     if problems:
         raise InputError(problems)
-    return [_item_result(item, i, item.rate) for i, item in enumerate(config.items, 1)]
+    results = [_item_result(item, i, item.rate) for i, item in enumerate(config.items, 1)]
+    overflow = [
+        Problem(
+            f"VEP item {r.index} ({r.category}, {r.method})",
+            f"{'P' if not math.isfinite(r.p_yuan) else 'V = P − P′'} is too large to compute "
+            "(beyond 1.8e308 yuan); check its amounts (a unit or a typo?)",
+        )
+        for r in results
+        if not (math.isfinite(r.p_yuan) and math.isfinite(r.vep_yuan))
+    ]
+    totals = [sum_yuan(getattr(r, f) for r in results) for f in ("p_yuan", "p_prime_yuan")]
+    if not overflow and not all(math.isfinite(t) for t in [*totals, total_yuan(results)]):
+        overflow.append(Problem("VEP config", "the total of all items is too large to compute"))
+    if overflow:
+        raise InputError(overflow)
+    return results
+
+
+def total_yuan(results: list[ItemResult]) -> float:
+    """Σ V of the items (exactly rounded; ±inf if it overflows)."""
+    return sum_yuan(r.vep_yuan for r in results)
 
 
 def rate_sensitivity(config: VepConfig, results: list[ItemResult]) -> pd.DataFrame:
@@ -200,7 +241,7 @@ def rate_sensitivity(config: VepConfig, results: list[ItemResult]) -> pd.DataFra
     for key, values in totals.items():
         total_row[f"rate_{key}"] = None
         total_row[f"vep_yuan_{key}"] = (
-            math.nan if any(math.isnan(v) for v in values) else math.fsum(values)
+            math.nan if any(math.isnan(v) for v in values) else sum_yuan(values)
         )
     total_row["note"] = "each item at its own r shifted by the same step"
     rows.append(total_row)

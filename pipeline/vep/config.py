@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from pipeline.errors import InputError, Problem
-from pipeline.settings.parse import read_yaml
+from pipeline.settings.parse import Count, Number, read_yaml
 
 #: The standard product categories (docs/method.md §2). Others are accepted with a warning.
 CATEGORIES: tuple[str, ...] = ("material", "regulating", "landscape", "tourism", "cultural")
@@ -33,17 +33,6 @@ _COMMON_FIELDS: frozenset[str] = frozenset({"category", "method", "name", "note"
 # --------------------------------------------------------------------------------------------
 
 
-def _no_bool(value: Any) -> Any:
-    """YAML turns yes/no/true into booleans; a boolean is never a valid amount, rate or count."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got the boolean {value!r}")
-    return value
-
-
-_Num = Annotated[float, BeforeValidator(_no_bool)]
-_Int = Annotated[int, BeforeValidator(_no_bool)]
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
 
@@ -60,15 +49,15 @@ class PropertyComparison(_Model):
     """One property near the site for the market comparison method."""
 
     name: str | None = None
-    premium_per_m2: _Num | None = None  # yuan per m² of floor area, vs. comparable properties
-    floor_area_m2: _Num | None = None  # m² of floor area
+    premium_per_m2: Number | None = None  # yuan per m² of floor area, vs. comparable properties
+    floor_area_m2: Number | None = None  # m² of floor area
 
 
 class CostLine(_Model):
     """One cost of the cost method."""
 
     name: str | None = None
-    amount: _Num | None = None  # yuan
+    amount: Number | None = None  # yuan
 
 
 def _cost_lines(value: Any) -> Any:
@@ -88,14 +77,14 @@ class VepItem(_Model):
     method: str | None = None
     name: str | None = None
     note: str | None = None
-    rate: _Num | None = None  # r, fraction per year
-    years: _Int | None = None  # n
-    net_income: _Num | list[_Num] | None = None  # A (or a) yuan/year, or [A_1, …, A_n]
-    p_prime: _Num = 0.0  # P', yuan
+    rate: Number | None = None  # r, fraction per year
+    years: Count | None = None  # n
+    net_income: Number | list[Number] | None = None  # A (or a) yuan/year, or [A_1, …, A_n]
+    p_prime: Number = 0.0  # P', yuan
     properties: list[PropertyComparison] | None = None
-    completed_value: _Num | None = None  # yuan
-    development_cost: _Num | None = None  # yuan
-    normal_profit: _Num | None = None  # yuan
+    completed_value: Number | None = None  # yuan
+    development_cost: Number | None = None  # yuan
+    normal_profit: Number | None = None  # yuan
     costs: Annotated[list[CostLine] | None, BeforeValidator(_cost_lines)] = None
 
 
@@ -346,22 +335,28 @@ def _pydantic_problems(
                 else "unknown field"
             )
         elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
-            msg = f"expected a mapping of field: value, got {given!r}"
+            msg = f"expected a mapping of field: value, got {_shown(given)}"
         elif err["type"] == "missing":
             msg = "missing (required)"
         else:
             text = err["msg"].removeprefix("Value error, ")
-            msg = f"{text}; got {given!r}"
+            msg = f"{text}; got {_shown(given)}"
             if parts and parts[0] == "net_income" and err["type"] != "value_error":
                 msg = (
                     "expected a number (yuan per year) or a list of numbers [A_1, ..., A_n]; "
-                    f"got {given!r}"
+                    f"got {_shown(given)}"
                 )
         key = f"{full_where}: {msg}"
         if key not in seen:
             seen.add(key)
             problems.append(Problem(full_where, msg))
     return problems
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a value may be a list of a million)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _valid_fields(loc: list[Any], model: type[BaseModel]) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -13,7 +12,15 @@ import pandas as pd
 
 from pipeline.numbers import kind_of, rounded
 from pipeline.runtime.staging import check_out_dir, staged_output
-from pipeline.vep.compute import ItemResult, VepResult, compute_items, money_text, rate_sensitivity
+from pipeline.vep.compute import (
+    ItemResult,
+    VepResult,
+    compute_items,
+    money_text,
+    rate_sensitivity,
+    sum_yuan,
+    total_yuan,
+)
 from pipeline.vep.config import LoadedConfig, load_vep_config
 
 _GPKG_NAME = "vep.gpkg"
@@ -84,8 +91,8 @@ def _site_frame(loaded: LoadedConfig, results: list[ItemResult], total: float) -
     attrs = {
         "name": [site.name or Path(loaded.source.removeprefix("VEP config ")).stem],
         "n_items": [len(results)],
-        "p_yuan": [math.fsum(r.p_yuan for r in results)],
-        "p_prime_yuan": [math.fsum(r.p_prime_yuan for r in results)],
+        "p_yuan": [sum_yuan(r.p_yuan for r in results)],
+        "p_prime_yuan": [sum_yuan(r.p_prime_yuan for r in results)],
         "vep_yuan": [total],
         "vep_10k_yuan": [total / 1e4],
         "config": [str(loaded.source.removeprefix("VEP config "))],
@@ -221,7 +228,7 @@ def run_vep(
     out_dir = check_out_dir(Path(out_dir), OUTPUT_ENTRIES)
     loaded = load_vep_config(config_path)
     results = compute_items(loaded.config)
-    total = math.fsum(r.vep_yuan for r in results)
+    total = total_yuan(results)
     sensitivity = rate_sensitivity(loaded.config, results)
     with staged_output(out_dir, OUTPUT_ENTRIES, wait=wait) as tx:
         _write_outputs(
