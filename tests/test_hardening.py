@@ -390,8 +390,8 @@ def _vep(tmp_path, capsys, item: str) -> tuple[int, str, pd.DataFrame | None]:
     vep = tmp_path / "vep.yaml"
     vep.write_text(f"site: {{name: t}}\nitems:\n  - {item}\n", "utf-8")
     code, err = _cli(capsys, "vep", "--config", vep, "--out", tmp_path / "out")
-    items = tmp_path / "out" / "vep_items.csv"
-    return code, err, pd.read_csv(items) if code == 0 else None
+    gpkg = tmp_path / "out" / "vep.gpkg"  # full precision (the CSV is rounded to the fen)
+    return code, err, pyogrio.read_dataframe(gpkg, layer="vep_items") if code == 0 else None
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -482,3 +483,24 @@ def test_cache_file_refuses_to_save_objects(tmp_path):
     with pytest.raises(TypeError):
         cache_file.save(tmp_path / "p.npz", {"g": np.array([object()])}, "k")
     assert not list(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------------------------------------
+# numba's cache when neither the install nor HOME can be written
+
+
+def test_numba_cache_goes_to_the_temporary_folder_when_nothing_else_is_writable(monkeypatch):
+    import pipeline
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("HOME", "/nonexistent-home")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as for a user without rights
+    pipeline._numba_cache_dir()
+    assert os.environ["NUMBA_CACHE_DIR"].startswith(
+        os.path.join(tempfile.gettempdir(), "ecovoucher-numba-")
+    )
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    monkeypatch.setattr(os, "access", lambda path, mode: True)  # a writable install: numba's own
+    pipeline._numba_cache_dir()
+    assert "NUMBA_CACHE_DIR" not in os.environ
