@@ -13,6 +13,7 @@ import os
 import pickle
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -266,6 +267,58 @@ def test_swapped_cache_entries_are_foreign_and_recomputed(done, capsys):
     assert _tables(out) == new_tables
 
 
+# --------------------------------- defect 4 and 6: lying .prj, .dbf short of records
+
+
+@pytest.mark.parametrize("where", ["prj", "catalog"])
+def test_metre_coordinates_declared_as_degrees_stop_before_any_densifying(tmp_path, where):
+    catalog, config = write_case(tmp_path)
+    lu = tmp_path / "data" / "lu_2018.shp"
+    if where == "prj":
+        lu.with_suffix(".prj").write_text(
+            'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
+            'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]]'
+        )
+    else:
+        cat = yaml.safe_load(catalog.read_text("utf-8"))
+        cat["datasets"]["landuse"][2018]["crs"] = "EPSG:4326"
+        catalog.write_text(yaml.safe_dump(cat), "utf-8")
+    # 2 GB of address space is far above a normal run of this case and far below the runaway
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+    code = f"{limit}from pipeline.cli import main; raise SystemExit(main())"
+    for command in ("validate", "run"):
+        argv = [command, "--catalog", str(catalog), "--config", str(config)]
+        if command == "run":
+            argv += ["--out", str(tmp_path / "out")]
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                              cwd=REPO, timeout=120)  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert "lu_2018.shp" in proc.stderr and "degrees" in proc.stderr
+        assert time.perf_counter() - t0 < 60
+
+
+def _drop_dbf_records(dbf: Path, n: int) -> int:
+    """Remove the last ``n`` records of a .dbf (header count and bytes); return the new count."""
+    data = bytearray(dbf.read_bytes())
+    count, header_len, record_len = struct.unpack("<IHH", data[4:12])
+    new = count - n
+    data[4:8] = struct.pack("<I", new)
+    dbf.write_bytes(bytes(data[: header_len + new * record_len]) + b"\x1a")
+    return new
+
+
+def test_dbf_with_fewer_records_than_the_shp_is_named(tmp_path, capsys):
+    catalog, config = write_case(tmp_path)
+    lu = tmp_path / "data" / "lu_2018.shp"
+    assert _drop_dbf_records(lu.with_suffix(".dbf"), 1) == 4  # the .shp has 5 shapes
+    for command in (["validate"], ["run", "--out", tmp_path / "out"]):
+        code, err = _cli(capsys, *command, "--catalog", catalog, "--config", config)
+        assert code == 2
+        assert "lu_2018.shx lists 5 shapes but lu_2018.dbf has 4 records" in err
+    assert not (tmp_path / "out" / "eco_vouchers.gpkg").exists()
+
+
 # ------------------------------------------------------------- defect 5: alias bombs
 
 
@@ -514,3 +567,28 @@ def test_scheduler_without_workers_stops_with_a_message(tmp_path, capsys):
                          "--scheduler-timeout", "2")  # fmt: skip
     assert code == 2 and "no worker connected" in err and "--scheduler-timeout" in err, err
     assert not (tmp_path / "out").exists()  # stopped before any work
+
+
+def test_county_of_zero_area_in_degrees_is_named(tmp_path, capsys):
+    import geopandas as gpd
+    import shapely
+
+    from conftest import COUNTIES
+
+    socio = [{"code": c, "year": y, "gdp": 1, "pop": 1} for c in ("110101", "130102", "130103")
+             for y in (2010, 2018)]  # fmt: skip
+    catalog, config = write_case(tmp_path, socio=socio)
+    path = tmp_path / "data" / "counties.gpkg"
+    counties = pyogrio.read_dataframe(path).to_crs("EPSG:4326")
+    # no area in lon/lat (three points on one parallel); reprojected, the parallel bends into an
+    # arc and the polygon into a 38,960 m² sliver that was accepted as a county
+    flat = gpd.GeoDataFrame(
+        [{"adcode": "130103", "name": "丙县", "province": "河北省", "city": "石家庄市"}],
+        geometry=[shapely.Polygon([(117.0, 36.5), (117.1, 36.5), (117.2, 36.5)])],
+        crs="EPSG:4326",
+    )
+    both = pd.concat([counties, flat], ignore_index=True)
+    assert len(COUNTIES) == 2 and len(both) == 3
+    pyogrio.write_dataframe(both, path, layer="counties")
+    code, err = _cli(capsys, "validate", "--catalog", catalog, "--config", config)
+    assert code == 2 and "130103" in err and "no area" in err, err

@@ -29,6 +29,7 @@ from pipeline.codes import RESDC_CLASSES, roll_up, unknown_codes
 from pipeline.errors import InputError, Problem
 from pipeline.geom.boxes import box_pairs
 from pipeline.geom.crs import same_coordinates
+from pipeline.geom.crs_sanity import coordinates_misfit
 from pipeline.geom.overlaps import polygon_overlaps
 from pipeline.geom.rings import Rings
 from pipeline.ingest.landuse import InMemory, LandUse, Rasters, Spilled
@@ -270,6 +271,7 @@ def _check_shapefile_sizes(path: Path, where: str) -> None:
     import struct
 
     problems = []
+    n_shapes = None  # from the .shx: 100-byte header, then 8 bytes per record
     for suffix in (".shp", ".shx"):
         part = path.with_suffix(suffix)
         if not part.exists():
@@ -286,6 +288,8 @@ def _check_shapefile_sizes(path: Path, where: str) -> None:
             problems.append(
                 f"{part.name} is truncated: its header says {declared:,} bytes, the file has {actual:,}"
             )
+        elif suffix == ".shx":
+            n_shapes = (declared - 100) // 8
     dbf = path.with_suffix(".dbf")
     if dbf.exists():
         with dbf.open("rb") as f:
@@ -297,6 +301,13 @@ def _check_shapefile_sizes(path: Path, where: str) -> None:
                 problems.append(
                     f"{dbf.name} is truncated: {n:,} records need {declared:,} bytes, the file has "
                     f"{dbf.stat().st_size:,}"
+                )
+            elif n_shapes is not None and n != n_shapes:
+                # GDAL reads min(n, shapes) features: the others would be dropped silently
+                problems.append(
+                    f"{path.with_suffix('.shx').name} lists {n_shapes:,} shapes but "
+                    f"{dbf.name} has {n:,} records; the parts belong to different versions of "
+                    "the file"
                 )
     if problems:
         raise InputError("; ".join(problems) + ". Copy or export the shapefile again.", where=where)
@@ -540,7 +551,12 @@ DENSIFY_M = 100.0
 def _to_crs(
     gdf: gpd.GeoDataFrame, crs: CRS, where: str, notes: list[str], densify: bool = False
 ) -> gpd.GeoDataFrame:
-    """Reproject, skipping the work when the two CRSs give the same coordinates (< 1 mm)."""
+    """Reproject, skipping the work when the two CRSs give the same coordinates (< 1 mm). Before
+    anything else the coordinates must fit the CRS they are declared in (a .prj saying degrees over
+    metres would make the densifying below cut every edge into millions of pieces)."""
+    misfit = coordinates_misfit(gdf.total_bounds, gdf.crs)
+    if misfit:
+        raise InputError(misfit, where)
     if same_coordinates(gdf.crs, crs, gdf.total_bounds):
         return gdf.set_crs(crs, allow_override=True)
     if densify:
@@ -607,6 +623,16 @@ def _read_counties(
         raise InputError(problems)
     all_ids = frozenset(out["county_id"].dropna())  # every county of the file, for the statistics
     out = _select_study_area(out, config, where)
+    # no area in the file's own coordinates: degenerate, even if reprojecting bends it into a
+    # sliver of a few m² (a zero-width county in lon/lat came out as 36 m²)
+    geoms = out.geometry.values
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    flat = out.loc[present & ~(shapely.area(geoms) > 0), "county_id"]
+    if len(flat):
+        raise InputError(
+            f"counties with no area (degenerate polygons): {_ids(flat)}. Fix their boundaries.",
+            where,
+        )
     out = _to_crs(out, crs, where, notes)  # then repair: a reprojection can invalidate a ring
     out = _clean_geometries(out, where, notes, empty_ids="county_id")
     out["area_m2"] = out.geometry.area
