@@ -293,3 +293,91 @@ def test_one_numeric_legend_keeps_its_numbers_and_dtype():
     assert out.class_areas["class_code"].tolist() == [21]
     assert out.transitions["to_group"].tolist() == ["unused"]  # 64 沼泽地: RESDC's 未利用土地
     assert "from_legend" not in out.transitions.columns
+
+
+def test_own_legend_on_a_lonlat_grid_of_another_ellipsoid_end_to_end(tmp_path):
+    # a land-cover grid in lon/lat on Clarke 1866 (not WGS84), 0.005° cells, with a legend file of
+    # its own (1 forest, 2 grass, 3 crop; 0 no data) and a coefficient file keyed to it by path;
+    # the counties are the fixture's two 10 km squares in the Albers plane
+    import subprocess
+    import sys
+
+    import rasterio
+    from affine import Affine
+    from pyproj import Geod, Transformer
+
+    from conftest import write_case
+
+    catalog_path, config_path = write_case(tmp_path)
+    legends = tmp_path / "legends"
+    legends.mkdir()
+    _write(legends / "lc.yaml", "name: my land cover\nnodata: [0]\nclasses:\n"
+           "  1: {name: forest, group: forest}\n  2: {name: grass, group: grassland}\n"
+           "  3: {name: crop, group: cropland}\n")  # fmt: skip
+    (tmp_path / "k").mkdir()
+    _write(tmp_path / "k" / "lc_k.yaml", "legend: ../legends/lc.yaml\nclasses:\n"
+           "  1: {k: 1.0}\n  2: {k: 0.3}\n")  # fmt: skip
+    clarke = "+proj=longlat +ellps=clrk66 +no_defs"
+    counties = gpd.read_file(tmp_path / "data" / "counties.gpkg")
+    west, south, east, north = counties.to_crs(clarke).total_bounds
+    res = 0.005
+    x0, y0 = np.floor(west / res) * res - res, np.ceil(north / res) * res + res
+    w, h = int(np.ceil((east - x0) / res)) + 2, int(np.ceil((y0 - south) / res)) + 2
+    rng = np.random.default_rng(15)
+    grids = {}
+    for year in (2010, 2018):
+        arr = rng.integers(1, 4, (h, w)).astype(np.uint8)
+        grids[year] = arr
+        with rasterio.open(tmp_path / f"lc_{year}.tif", "w", driver="GTiff", width=w, height=h,
+                           count=1, dtype="uint8", crs=clarke, nodata=0,
+                           transform=Affine(res, 0, x0, 0, -res, y0)) as dst:  # fmt: skip
+            dst.write(arr, 1)
+    cat = yaml.safe_load(catalog_path.read_text("utf-8"))
+    cat["datasets"]["landuse"] = {
+        y: {"path": f"lc_{y}.tif", "format": "raster", "legend": "legends/lc.yaml"}
+        for y in (2010, 2018)
+    }
+    catalog_path.write_text(yaml.safe_dump(cat, allow_unicode=True), "utf-8")
+    cfg = yaml.safe_load(config_path.read_text("utf-8"))
+    cfg["coefficients"] = "k/lc_k.yaml"
+    config_path.write_text(yaml.safe_dump(cfg, allow_unicode=True), "utf-8")
+    out = tmp_path / "out"
+    cli = subprocess.run([sys.executable, "-m", "pipeline", "-q", "run", "--catalog",
+                          str(catalog_path), "--config", str(config_path), "--out", str(out)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    import pyogrio
+
+    ca = pyogrio.read_dataframe(out / "eco_vouchers.gpkg", layer="class_areas")
+    assert set(ca["legend"]) == {"lc.yaml"}
+    # independent: every cell whose centre lies in the county (its vertices taken to the grid's
+    # lon/lat, as the run does: edges are not densified), its area by Karney's geodesic polygon
+    # area on Clarke 1866 (parallels densified), summed per class
+    geod = Geod(ellps="clrk66")
+    to_lonlat = Transformer.from_crs(counties.crs, clarke, always_xy=True)
+    want = {}
+    for cid, geom in zip(counties["adcode"], counties.geometry):
+        ring = np.asarray(geom.exterior.coords)
+        lon, lat = to_lonlat.transform(ring[:, 0], ring[:, 1])
+        poly = shapely.Polygon(np.column_stack([lon, lat]))
+        for i in range(h):
+            for j in range(w):
+                if not poly.contains(shapely.Point(x0 + (j + 0.5) * res, y0 - (i + 0.5) * res)):
+                    continue
+                lons = np.r_[np.linspace(x0 + j * res, x0 + (j + 1) * res, 20),
+                             np.linspace(x0 + (j + 1) * res, x0 + j * res, 20)]  # fmt: skip
+                lats = np.r_[np.full(20, y0 - (i + 1) * res), np.full(20, y0 - i * res)]
+                a = abs(geod.polygon_area_perimeter(lons, lats)[0]) / 1e4
+                for year in (2010, 2018):
+                    key = (cid, year, int(grids[year][i, j]))
+                    want[key] = want.get(key, 0.0) + a
+    got = {(r.county_id, r.year, int(r.class_code)): r.area_ha for r in ca.itertuples()}
+    assert set(got) == set(want)
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-6), key
+    # vouchers follow from those areas: M = Σ A·k with the file's k (1: 1.0, 2: 0.3, 3: 0)
+    cv = pyogrio.read_dataframe(out / "eco_vouchers.gpkg", layer="county_vouchers")
+    for r in cv.itertuples():
+        m0 = sum(v * {1: 1.0, 2: 0.3}.get(c, 0.0) for (cid, y, c), v in got.items()
+                 if cid == r.county_id and y == 2010)  # fmt: skip
+        assert r.sf_base_ha == pytest.approx(m0, rel=1e-12)
