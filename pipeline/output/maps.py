@@ -215,10 +215,30 @@ def _north_angle(crs, extent) -> float:
         return 0.0
 
 
-def _north_arrow(ax, angle: float) -> None:
+#: where the north arrow may go (axes fractions of its centre): upper right, else upper left
+ARROW_CORNERS = ((0.93, 0.86), (0.07, 0.86))
+
+
+def _arrow_corner(geoms: np.ndarray, extent) -> tuple[float, float]:
+    """The corner of :data:`ARROW_CORNERS` whose arrow box covers the least county area (the
+    upper right sat on Heilongjiang in a national map; the upper left is free there)."""
+    x0, y0, x1, y1 = extent
+    w, h = x1 - x0, y1 - y0
+    # the axes limits of _draw_map: x0 − 4 % … x1 + 4 % of the width, y0 − 14 % … y1 + 6 %
+    ax0, ay0, aw, ah = x0 - 0.04 * w, y0 - 0.14 * h, 1.08 * w, 1.2 * h
+    covered = []
+    for cx, cy in ARROW_CORNERS:
+        box = shapely.box(ax0 + (cx - 0.05) * aw, ay0 + (cy - 0.06) * ah,
+                          ax0 + (cx + 0.05) * aw, ay0 + (cy + 0.12) * ah)  # fmt: skip
+        covered.append(float(shapely.area(shapely.intersection(geoms, box)).sum()))
+    return ARROW_CORNERS[int(np.argmin(covered))]
+
+
+def _north_arrow(ax, angle: float, corner: tuple[float, float] = ARROW_CORNERS[0]) -> None:
     from matplotlib.patches import Polygon
 
-    cx, cy, r = 0.93, 0.86, 0.045
+    r = 0.045
+    cx, cy = corner
     rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     left = np.array([[0, r], [-0.6 * r, -0.7 * r], [0, -0.35 * r]]) @ rot.T + [cx, cy]
     right = np.array([[0, r], [0.6 * r, -0.7 * r], [0, -0.35 * r]]) @ rot.T + [cx, cy]
@@ -231,7 +251,18 @@ def _north_arrow(ax, angle: float) -> None:
 
 
 def _draw_map(
-    ax, paths, colours, extent, north, title, *, provinces=None, hatched=(), scale=True, arrow=True
+    ax,
+    paths,
+    colours,
+    extent,
+    north,
+    title,
+    *,
+    provinces=None,
+    hatched=(),
+    scale=True,
+    arrow=True,
+    corner=ARROW_CORNERS[0],
 ) -> None:
     """Fill the counties, draw their boundaries once, the province boundaries over them, and
     (unless turned off, for the second map of a pair) the scale bar and the north arrow."""
@@ -274,7 +305,7 @@ def _draw_map(
     if scale:
         _scale_bar(ax, frame)
     if arrow:
-        _north_arrow(ax, north)
+        _north_arrow(ax, north, corner)
 
 
 def _legend(where, entries, title: str, **kwargs) -> None:
@@ -314,15 +345,16 @@ def _province_outlines(counties, tol: float):
     return MPath(verts, codes)
 
 
-def _labels(ax, counties, e: np.ndarray) -> int:
+def _labels(ax, counties, e: np.ndarray, corner: tuple[float, float]) -> int:
     """Name the LABELLED largest demand and supply counties, largest |E| first, where a label
     fits; the legend and the north arrow stay clear. Returns how many were placed."""
     order = counties.assign(_e=e).sort_values(["_e", "county_id"], kind="stable")
     top = pd.concat([order[order["_e"] < 0].head(LABELLED), order[order["_e"] > 0].tail(LABELLED)])
     top = top.assign(_a=top["_e"].abs()).sort_values("_a", ascending=False, kind="stable")
     items = [(str(n), g) for n, g in zip(top["name"], top.geometry.values)]
-    # legend box (lower right), north arrow (upper right), scale bar (lower left), axes fractions
-    avoid = [(0.6, 0.0, 1.0, 0.42), (0.86, 0.76, 1.0, 1.0), (0.0, 0.0, 0.36, 0.12)]
+    # legend box (lower right), north arrow (its corner), scale bar (lower left), axes fractions
+    cx, cy = corner
+    avoid = [(0.6, 0.0, 1.0, 0.42), (cx - 0.07, cy - 0.1, cx + 0.07, 1.0), (0.0, 0.0, 0.36, 0.12)]
     placed = place_labels(ax, items, avoid=avoid)
     draw_labels(ax, placed)
     return len(placed)
@@ -345,6 +377,7 @@ def figures(counties, years: tuple, folder: Path) -> list[tuple[Path, Path, str]
     tol = max(extent[2] - extent[0], extent[3] - extent[1]) / 2000
     paths = _paths(shapely.simplify(gdf.geometry.values, tol, preserve_topology=False))
     provinces = _province_outlines(gdf, tol)
+    corner = _arrow_corner(shapely.simplify(gdf.geometry.values, tol), extent)
 
     seq_colours = [_rgba(c) for c in lgd.qml_colours("county_vouchers_sf_base.qml")]
     div_colours = [_rgba(c) for c in lgd.qml_colours("county_vouchers.qml")]
@@ -375,9 +408,9 @@ def figures(counties, years: tuple, folder: Path) -> list[tuple[Path, Path, str]
         axes = [fig.add_axes((0.01, 0.1, 0.485, 0.8)), fig.add_axes((0.505, 0.1, 0.485, 0.8))]
         c0, h0 = colours(m0, seq_bounds, seq_colours)
         ct, ht = colours(mt, seq_bounds, seq_colours)
-        _draw_map(axes[0], paths, c0, extent, north, f"{y0}年", provinces=provinces,
+        _draw_map(axes[0], paths, c0, extent, north, f"{y0}年", provinces=provinces, corner=corner,
                   hatched=h0, arrow=False)  # fmt: skip
-        _draw_map(axes[1], paths, ct, extent, north, f"{yt}年", provinces=provinces,
+        _draw_map(axes[1], paths, ct, extent, north, f"{yt}年", provinces=provinces, corner=corner,
                   hatched=ht, scale=False)  # fmt: skip
         _legend(fig, entries(seq_colours, seq_labels, h0, ht), "标准林面积 (hm²)",
                 loc="lower center", ncol=6, bbox_to_anchor=(0.5, 0.005))  # fmt: skip
@@ -389,7 +422,7 @@ def figures(counties, years: tuple, folder: Path) -> list[tuple[Path, Path, str]
         ax = fig.add_axes((0.01, 0.02, 0.98, 0.9))
         cd, hd = colours(dm, dm_bounds, div_colours)
         _draw_map(ax, paths, cd, extent, north,
-                  f"标准林面积变化 $\\Delta M = M_t - M_0$（{y0}–{yt}年）", provinces=provinces,
+                  f"标准林面积变化 $\\Delta M = M_t - M_0$（{y0}–{yt}年）", provinces=provinces, corner=corner,
                   hatched=hd)  # fmt: skip
         _legend(ax, entries(div_colours, dm_labels, hd), "ΔM (hm²)", loc="lower right",
                 borderaxespad=0.3)  # fmt: skip
@@ -401,10 +434,10 @@ def figures(counties, years: tuple, folder: Path) -> list[tuple[Path, Path, str]
         ax = fig.add_axes((0.01, 0.02, 0.98, 0.9))
         ce, he = colours(e, e_bounds, div_colours)
         _draw_map(ax, paths, ce, extent, north, f"生态券供需分布（动态生态券 E，{yt}年）",
-                  provinces=provinces, hatched=he)  # fmt: skip
+                  provinces=provinces, corner=corner, hatched=he)  # fmt: skip
         _legend(ax, entries(div_colours, e_labels, he), "生态券 E (hm²)", loc="lower right",
                 borderaxespad=0.3)  # fmt: skip
-        named = _labels(ax, gdf, e)
+        named = _labels(ax, gdf, e, corner)
         out.append(_save(fig, folder / "vouchers",
                          "图3 县域生态券供需：红色为需求方（E < 0，需购买生态券），蓝色为供给方"
                          f"（E > 0，可出售）；标注 |E| 最大的需求与供给县（{named} 个，"
