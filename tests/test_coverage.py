@@ -102,3 +102,58 @@ def test_near_copy_with_extra_vertices_a_few_ulps_off_is_found():
     )
     assert shapely.area(shapely.intersection(p, q)) > 2700
     assert _suspects(p, q) == {0, 1}
+
+
+def test_screen_against_shapely_coverage_validation():
+    """The screen (numba) against GEOS' coverage validation (shapely.coverage_is_valid and
+    coverage_invalid_edges) on random Voronoi partitions of a 1 km square, each then spoiled one
+    way: a cell grown (overlaps), shrunk (gaps only) or one vertex moved (both).
+
+    - a valid coverage: GEOS finds no invalid edge and the screen flags nothing;
+    - where cells overlap, GEOS finds the coverage invalid, and every pair of cells whose interiors share area (GEOS intersection) has a flagged cell;
+    - the screen raises no alarm GEOS does not: a flagged cell has an invalid edge, or truly
+      overlaps another cell (GEOS reports only the cell whose edges cross: a neighbour whose own
+      edges all stay matched is not listed, though the grown cell reaches into it);
+    - gaps alone are not the screen's business: GEOS finds them (with a gap width), the screen
+      flags nothing."""
+    rng = np.random.default_rng(11)
+    frame = shapely.box(0, 0, 1000, 1000)
+    seen = {"grow": 0, "shrink": 0, "shift": 0}
+    for _ in range(25):
+        pts = shapely.multipoints(rng.uniform(0, 1000, size=(150, 2)))
+        cells = shapely.intersection(
+            shapely.get_parts(shapely.voronoi_polygons(pts, extend_to=frame)), frame
+        )
+        assert shapely.coverage_is_valid(cells)
+        assert len(overlap_suspects(cells)) == 0
+        for kind in seen:
+            spoilt = cells.copy()
+            k = int(rng.integers(len(cells)))
+            if kind == "grow":
+                spoilt[k] = shapely.buffer(cells[k], float(rng.uniform(0.01, 5)))
+            elif kind == "shrink":
+                spoilt[k] = shapely.buffer(cells[k], -float(rng.uniform(0.01, 5)))
+            else:
+                xy = shapely.get_coordinates(cells[k])
+                v = int(rng.integers(len(xy) - 1))
+                xy[v] += rng.uniform(-3, 3, 2)
+                xy[-1] = xy[0]
+                spoilt[k] = shapely.Polygon(xy)
+                if not shapely.is_valid(spoilt[k]):
+                    continue
+            seen[kind] += 1
+            invalid = set(np.flatnonzero(~shapely.is_empty(shapely.coverage_invalid_edges(spoilt))))
+            flagged = set(overlap_suspects(spoilt).tolist())
+            a, b = shapely.STRtree(spoilt).query(spoilt, predicate="intersects")
+            a, b = a[a < b], b[a < b]
+            shared = shapely.area(shapely.intersection(spoilt[a], spoilt[b])) > 0
+            overlapping = {int(i) for i in np.r_[a[shared], b[shared]]}
+            if overlapping:
+                assert not shapely.coverage_is_valid(spoilt) and invalid
+            for i, j in zip(a[shared], b[shared]):
+                assert {int(i), int(j)} & flagged, (kind, i, j)
+            assert flagged <= invalid | overlapping, (kind, flagged - invalid - overlapping)
+            if kind == "shrink":  # GEOS sees the gap when asked to (gap_width), the screen not
+                assert not overlapping and not flagged
+                assert not shapely.coverage_is_valid(spoilt, gap_width=10)
+    assert min(seen.values()) >= 15

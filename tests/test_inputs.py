@@ -204,12 +204,12 @@ def test_gbk_statistics_csv_from_excel(tmp_path):
 def test_a_failure_processing_what_was_read_is_not_blamed_on_the_file(case, monkeypatch):
     # a bug in repairing or reprojecting must surface as itself (exit 1, "internal error"),
     # not as "could not be read … truncated or corrupt" (exit 2, the user's file)
-    import pipeline.ingest.inputs as ingest_module
+    import pipeline.ingest.landuse as landuse_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(ingest_module._Batches, "add", broken)  # land use only
+    monkeypatch.setattr(landuse_module._Batches, "add", broken)  # land use only
     catalog, config = case
     with pytest.raises(RuntimeError, match="boom"):
         ingest(load_catalog(catalog), load_config(config)[0])

@@ -464,3 +464,36 @@ def test_validate_reads_every_pixel_against_the_legend(tmp_path):
     # code, while 12 is one (旱地)
     with pytest.raises(InputError, match=r"'resdc'.*: 2 \(98 px\)\. Its codes"):
         check_raster_values(2020, bad, None, load_legend("resdc"))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_exact_border_against_exactextract(tmp_path, seed):
+    """Coverage fractions (numba, ``border="exact"``) against exactextract's on the random grid:
+    the counties of :func:`_random_case` (a disc, a square with a hole, a multipolygon, two
+    triangles sharing an edge), then random Voronoi counties clipped to a disc, so that edges
+    cross pixels at every angle. exactextract gives, per county, the covered pixel count
+    (Σ coverage fraction) and each value's share of it: area = share × count × 0.09 ha."""
+    exactextract = pytest.importorskip("exactextract")  # in the test extra
+    counties, rasters = _random_case(tmp_path, seed)
+    if seed == 2:
+        rng = np.random.default_rng(seed)
+        pts = shapely.multipoints(np.c_[X0, Y0] + rng.uniform(500, 7000, size=(40, 2)))
+        disc = shapely.Point(X0 + 3750, Y0 + 4500).buffer(3300, quad_segs=64)
+        cells = shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(pts)), disc)
+        counties = _counties(cells[~shapely.is_empty(cells)])
+    ours = raster_zonal_areas(counties, rasters, SERIAL, border="exact", block_size=64)
+    rows = []
+    for year, path in rasters.items():
+        got = exactextract.exact_extract(
+            str(path), counties, ["unique", "frac", "count"], include_cols=["county_id"],
+            output="pandas",
+        )  # fmt: skip
+        for r in got.itertuples():
+            for code, share in zip(np.atleast_1d(r.unique), np.atleast_1d(r.frac)):
+                if code != 0:  # no data: not a class (the no-data hole of 2018)
+                    rows.append((r.county_id, year, int(code), share * r.count * PX_HA))
+    ref = pd.DataFrame(rows, columns=["county_id", "year", "class_code", "area_ha"])
+    keys = ["county_id", "year", "class_code"]
+    m = ours.class_areas.merge(ref, on=keys, how="outer").fillna(0.0)
+    assert len(m) > 50  # county × year × class rows compared
+    np.testing.assert_allclose(m["area_ha_x"], m["area_ha_y"], rtol=1e-9, atol=1e-7)

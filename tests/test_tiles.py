@@ -304,7 +304,7 @@ def test_a_polygon_that_repair_leaves_without_area_is_dropped_and_noted(tmp_path
 
 
 def test_features_that_are_not_polygons_are_counted_over_the_whole_file(tmp_path, monkeypatch):
-    import pipeline.ingest.inputs as ingest_module
+    import pipeline.ingest.vector as vector_module
 
     catalog, config = write_case(tmp_path / "c", counties=COUNTIES, landuse=LANDUSE, socio=SOCIO)
     data = catalog.parent / "data"
@@ -322,7 +322,7 @@ def test_features_that_are_not_polygons_are_counted_over_the_whole_file(tmp_path
     pyogrio.write_dataframe(mixed, data / "mixed.gpkg", geometry_type="Unknown")
     text = catalog.read_text("utf-8").replace("data/lu_2010.shp", "data/mixed.gpkg")
     catalog.write_text(text, "utf-8")
-    monkeypatch.setattr(ingest_module, "READ_BATCH", 2)  # the lines fall into several batches
+    monkeypatch.setattr(vector_module, "READ_BATCH", 2)  # the lines fall into several batches
     with pytest.raises(InputError, match="3 features are not polygons"):
         ingest(load_catalog(catalog), load_config(config)[0])
 

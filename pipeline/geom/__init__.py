@@ -1,6 +1,7 @@
 """Array kernels on polygons, with no pandas and no settings: rings and their hashes (numba),
-the overlap screen, boundary (intersection) areas, bounding-box pairs, identical polygons across
-years, which polygons overlap, and CRS helpers. Every stage may use them; they use no stage."""
+the overlap screen, boundary (intersection) areas, pixel coverage fractions, bounding-box
+pairs, identical polygons across years, which polygons overlap, cell areas of grids, and CRS
+helpers. Every stage may use them; they use no stage."""
 
 from pipeline.geom.boxes import box_pairs
 from pipeline.geom.crs import is_equal_area, same_coordinates
@@ -14,6 +15,7 @@ from pipeline.geom.overlaps import (
     overlapping_pairs,
     polygon_overlaps,
 )
+from pipeline.geom.pixel_coverage import pixel_coverage
 from pipeline.geom.rings import Rings
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "overlap_pairs",
     "overlap_suspects",
     "overlapping_pairs",
+    "pixel_coverage",
     "polygon_overlaps",
     "same_coordinates",
 ]

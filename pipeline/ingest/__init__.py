@@ -4,8 +4,9 @@ one :class:`Inputs` (:func:`ingest`), the land use as one of three typed sources
 reprojection, the counties and the study area, the land use (in memory, or spilled to disk for a
 tiled run), the statistics CSV, and raster grids (:func:`open_grid`, no pixels read)."""
 
+from pipeline.ingest.counties import county_overlaps
 from pipeline.ingest.grids import Grid, describe_grid, open_grid
-from pipeline.ingest.inputs import Inputs, PendingNotes, county_overlaps, ingest
+from pipeline.ingest.inputs import Inputs, PendingNotes, ingest
 from pipeline.ingest.landuse import InMemory, LandUse, Rasters, Spilled
 from pipeline.ingest.spill import Spill, SpillWriter
 

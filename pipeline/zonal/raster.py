@@ -99,6 +99,7 @@ from rasterio.windows import Window
 from pipeline.errors import InputError, Problem
 from pipeline.geom.cell_area import CellAreas, cell_areas
 from pipeline.geom.crs import same_coordinates
+from pipeline.geom.pixel_coverage import pixel_coverage
 from pipeline.ingest.grids import Grid, describe_grid, open_grid
 from pipeline.runtime.atomic import replacing
 from pipeline.runtime.engine import Engine
@@ -477,76 +478,6 @@ def _area_kernel(
             acc[(np.int64(zones[i, j]) * n_slots + sa) * n_slots + sb] += cell[i, j]
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
-def _row(acc, r, lo, hi, dd, w):  # pragma: no cover
-    """Add a piece of edge lying in pixel row r, from x = lo to x = hi (pixel units) with signed
-    height dd, to the accumulation row: each part inside one pixel column j adds the covered
-    share dd·(j+1−x̄) to column j and the rest to column j+1; parts left or right of the window
-    are clamped onto its edge (they only shift the whole row, as the prefix sum expects)."""
-    if hi - lo <= 0.0:
-        xc = min(max(lo, 0.0), float(w))
-        j = int(np.floor(xc))
-        acc[r, j] += dd * (j + 1 - xc)
-        acc[r, j + 1] += dd * (xc - j)
-        return
-    inv = dd / (hi - lo)
-    a = lo
-    while a < hi:
-        if a < 0.0:
-            b = min(hi, 0.0)
-        elif a >= w:
-            b = hi
-        else:
-            b = min(hi, np.floor(a) + 1.0)
-        ca = min(max(a, 0.0), float(w))
-        cb = min(max(b, 0.0), float(w))
-        xm = 0.5 * (ca + cb)
-        j = int(np.floor(xm))
-        part = inv * (b - a)
-        acc[r, j] += part * (j + 1 - xm)
-        acc[r, j + 1] += part * (xm - j)
-        a = b
-
-
-@numba.njit(nogil=True, cache=True)
-def _coverage(xy, starts, ends, x0, y0, h, w):  # pragma: no cover
-    """Exact covered fraction of every pixel of an h × w window (origin x0, y0 in pixel units)
-    by the polygon whose rings are xy[starts[k]:ends[k]] (closed, consistently oriented)."""
-    acc = np.zeros((h, w + 2))
-    for k in range(starts.shape[0]):
-        for i in range(starts[k], ends[k] - 1):
-            xa = xy[i, 0] - x0
-            ya = xy[i, 1] - y0
-            xb = xy[i + 1, 0] - x0
-            yb = xy[i + 1, 1] - y0
-            if ya == yb:
-                continue
-            d = 1.0
-            if ya > yb:
-                xa, ya, xb, yb = xb, yb, xa, ya
-                d = -1.0
-            if yb <= 0.0 or ya >= h:
-                continue
-            slope = (xb - xa) / (yb - ya)
-            r0 = max(int(np.floor(ya)), 0)
-            r1 = min(int(np.ceil(yb)), h)
-            for r in range(r0, r1):
-                t0 = max(ya, float(r))
-                t1 = min(yb, float(r + 1))
-                if t1 <= t0:
-                    continue
-                xt0 = xa + (t0 - ya) * slope
-                xt1 = xa + (t1 - ya) * slope
-                _row(acc, r, min(xt0, xt1), max(xt0, xt1), (t1 - t0) * d, w)
-    cov = np.empty((h, w))
-    for i in range(h):
-        s = 0.0
-        for j in range(w):
-            s += acc[i, j]
-            cov[i, j] = abs(s)
-    return cov
-
-
 @numba.njit(nogil=True, cache=True)
 def _fraction_kernel(
     cov, r0, c0, z, a, lut_a, off_a, b, lut_b, off_b, partial, frac, n_slots, cell, weighted
@@ -568,7 +499,7 @@ def _fraction_kernel(
 
 
 @dataclass(frozen=True)
-class _Rings:
+class _CountyPixels:
     """A county's rings in pixel coordinates (column, row) of the grid."""
 
     zone: int
@@ -578,7 +509,7 @@ class _Rings:
     bbox: tuple[int, int, int, int]  # row0, col0, row1, col1 (pixel window it touches)
 
 
-def _rings(geoms: np.ndarray, grid: Grid) -> list[_Rings]:
+def _rings(geoms: np.ndarray, grid: Grid) -> list[_CountyPixels]:
     inv = ~grid.transform
     out = []
     for pos, geom in enumerate(geoms):
@@ -597,7 +528,7 @@ def _rings(geoms: np.ndarray, grid: Grid) -> list[_Rings]:
         r1 = min(int(np.ceil(rows.max())), grid.height)
         c1 = min(int(np.ceil(cols.max())), grid.width)
         if r1 > r0 and c1 > c0:
-            out.append(_Rings(pos + 1, xy, starts.astype(np.int64), ends.astype(np.int64),
+            out.append(_CountyPixels(pos + 1, xy, starts.astype(np.int64), ends.astype(np.int64),
                               (r0, c0, r1, c1)))  # fmt: skip
     return out
 
@@ -704,7 +635,7 @@ def _band_task(
     zones_path: str,
     windows: list[tuple[int, int, int, int]],
     size: int,
-    rings: list[_Rings],
+    rings: list[_CountyPixels],
     n_slots: int,
     cells: CellAreas | None,
 ) -> dict:
@@ -748,7 +679,7 @@ def _band_task(
                     gr1, gc1 = min(g.bbox[2], r0 + h), min(g.bbox[3], c0 + w)
                     if gr1 <= gr0 or gc1 <= gc0:
                         continue
-                    cov = _coverage(g.xy, g.starts, g.ends, float(gc0), float(gr0),
+                    cov = pixel_coverage(g.xy, g.starts, g.ends, float(gc0), float(gr0),
                                     gr1 - gr0, gc1 - gc0)  # fmt: skip
                     _fraction_kernel(cov, gr0 - r0, gc0 - c0, g.zone, a, lut_a, off_a, b,
                                      lut_b, off_b, partial, frac, n_slots, cell,
