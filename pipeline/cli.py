@@ -98,6 +98,15 @@ def _progress_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _outputs_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--landuse-change",
+        action="store_true",
+        help="also write the layer landuse_change: polygons of every piece of each county whose "
+        "land-use class changed (as config outputs: {landuse_change: true}; vector land use)",
+    )
+
+
 def _memory_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("memory (vector land use; docs/cluster.md, 'Memory model')")
     g.add_argument(
@@ -249,6 +258,7 @@ def _parser() -> _Parser:
     run.add_argument("--out", required=True, type=Path, help="output folder")
     _wait_option(run)
     _progress_option(run)
+    _outputs_option(run)
     _engine_options(run)
     _memory_options(run)
 
@@ -290,6 +300,7 @@ def _parser() -> _Parser:
     demo.add_argument("--seed", type=int, default=2022, help="random seed (default 2022)")
     _wait_option(demo)
     _progress_option(demo)
+    _outputs_option(demo)
     demo.add_argument(
         "--format",
         choices=["vector", "raster"],
@@ -344,6 +355,7 @@ def _run_options(args: argparse.Namespace) -> dict:
         raise _usage("--partition-size must be 1 or more")
     return {
         "wait": _wait(args),
+        "landuse_change": args.landuse_change,
         "partition_size": args.partition_size,
         "resume": not args.no_resume,
         "force": args.force,

@@ -27,7 +27,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.accounting import Accounts, account_counties, add_market, add_uncertainty
+from pipeline.accounting import (
+    Accounts,
+    account_counties,
+    add_market,
+    add_uncertainty,
+    change_layer,
+)
 from pipeline.ingest import Inputs, ingest
 from pipeline.output import (
     OUTPUT_ENTRIES,
@@ -123,8 +129,10 @@ def run_pipeline(
     tiles: int | None = None,
     memory_limit: int | None = None,
     wait: float = 0.0,
+    landuse_change: bool = False,
 ) -> RunResult:
     """Run the whole eco-voucher pipeline and write ``out_dir/eco_vouchers.gpkg`` and the report.
+    ``landuse_change``: write the change map whatever the config's ``outputs`` say.
 
     ``partition_size``: counties per parallel task. ``resume``: keep finished partitions under
     ``out_dir/.ecovoucher-cache`` and reuse them when the same inputs and settings run again;
@@ -147,6 +155,9 @@ def run_pipeline(
         with _stage("config", seconds):  # 1 settings
             settings = load_settings(catalog_path, config_path)
         catalog, config, coefficients = settings.catalog, settings.config, settings.coefficients
+        if landuse_change:  # --landuse-change
+            outputs = config.outputs.model_copy(update={"landuse_change": True})
+            config = config.model_copy(update={"outputs": outputs})
         _plan(config)
         plan = tile_plan(catalog, config, tiles, memory_limit)
         with _spill_folder(out_dir, plan.n) as spill_dir:
@@ -191,6 +202,10 @@ def run_pipeline(
                     "transitions": zonal.transitions,
                     "trades": accounts.trades,
                 }
+                if zonal.changes is not None:  # the change map, with each piece's ΔM
+                    layers["landuse_change"] = change_layer(
+                        zonal.changes, coefficients, settings.years
+                    )
                 gpkg = write_geopackage(
                     tx.staging, layers, accounts.totals, provenance, years=settings.years
                 )

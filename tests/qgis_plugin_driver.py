@@ -46,7 +46,7 @@ from qgis.core import (  # noqa: E402
     QgsSettings,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QSize  # noqa: E402
+from qgis.PyQt.QtCore import QCoreApplication, QSettings, QSize  # noqa: E402
 from qgis.PyQt.QtGui import QColor  # noqa: E402
 
 
@@ -266,6 +266,13 @@ def main(plan: list[dict]) -> list[dict]:
 
 if __name__ == "__main__":
     profile, plan_file, out_file = sys.argv[1:4]
+    # settings in the profile folder, as QGIS keeps them (QGIS/QGIS3.ini): without this a script's
+    # QSettings go to one file per user shared by every QGIS script running, and values change
+    # under a run
+    QCoreApplication.setOrganizationName("QGIS")
+    QCoreApplication.setApplicationName("QGIS3")
+    QSettings.setDefaultFormat(QSettings.IniFormat)
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, profile)
     app = QgsApplication([], False, profile)
     app.initQgis()
     from processing.core.Processing import Processing

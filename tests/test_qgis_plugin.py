@@ -67,9 +67,9 @@ def session(tmp_path_factory) -> dict:
         "language": {"op": "language", "lang": "zh"},
         "install": {"op": "install", "zip": str(zip_path)},
         "algorithms_zh": {"op": "algorithms", "lang": "zh"},
-        "algorithms_en": {"op": "algorithms", "lang": "en"},
         "files": {"op": "run", "alg": "ecovoucher:run", "lang": "zh",
-                  "params": {**files, "OUT_FOLDER": str(tmp / "out files"), "LOAD": 0}},
+                  "params": {**files, "OUT_FOLDER": str(tmp / "out files"), "LOAD": 0,
+                             "LANDUSE_CHANGE": True}},
         "render": {"op": "render", "png": str(tmp / "render.png")},
         "clear": {"op": "clear"},
         "demo": {"op": "run", "alg": "ecovoucher:demo",
@@ -92,6 +92,7 @@ def session(tmp_path_factory) -> dict:
                          "params": {"CATALOG": str(bad_catalog), "CONFIG": str(bad_config)}},
         "vep": {"op": "run", "alg": "ecovoucher:vep",
                 "params": {"CONFIG": str(vep), "OUT_FOLDER": str(tmp / "out vep"), "LOAD": 0}},
+        "algorithms_en": {"op": "algorithms", "lang": "en"},
     }  # fmt: skip
     plan = tmp / "plan.json"
     plan.write_text(json.dumps(list(steps.values()), ensure_ascii=False), "utf-8")
@@ -166,6 +167,9 @@ def test_run_from_files_equals_the_cli_and_loads_styled_layers(session, tmp_path
     assert cv["aliases"]["voucher_ha"] == "动态生态券 E (hm²)"
     assert "M_0 2010年标准林面积" in cv["styles"]  # the project's other styles came along
     assert all(t["valid"] for t in tables["children"])
+    change = layers["土地利用变化 landuse_change"]  # LANDUSE_CHANGE: the change map, styled
+    assert change["valid"] and change["features"] == 2 and change["renderer"] == "graduatedSymbol"
+    assert change["aliases"]["sf_change_ha"] == "标准林面积变化 (hm²)"
     assert {t["name"] for t in tables["children"]} >= {
         "各类用地面积 class_areas",
         "汇总与来源 summary",
@@ -174,7 +178,8 @@ def test_run_from_files_equals_the_cli_and_loads_styled_layers(session, tmp_path
 
 def test_render_of_the_loaded_layers(session):
     render = session["render"]
-    assert render["layers"] == ["县级生态券 county_vouchers"]
+    # the change map is drawn over the county vouchers
+    assert render["layers"] == ["土地利用变化 landuse_change", "县级生态券 county_vouchers"]
     assert Path(render["png"]).stat().st_size > 2000
 
 

@@ -177,6 +177,19 @@ def _check_finite(table: pd.DataFrame, config: Config) -> None:
             )
 
 
+def change_layer(
+    changes: gpd.GeoDataFrame, coefficients: Mapping[int, Coefficients], years: tuple[int, int]
+) -> gpd.GeoDataFrame:
+    """The change map with ``sf_change_ha`` = area_ha · (k_to − k_from): each piece's share of
+    the county's static voucher M_t − M_0 (hm² of standard forest; k by each year's legend)."""
+    base, target = years
+    k_from = changes["from_code"].map(coefficients[base].of).to_numpy(float)
+    k_to = changes["to_code"].map(coefficients[target].of).to_numpy(float)
+    out = changes.copy()
+    out.insert(4, "sf_change_ha", changes["area_ha"].to_numpy() * (k_to - k_from))
+    return out
+
+
 def _k_of_rows(areas: pd.DataFrame, coefficients: Mapping[int, Coefficients]) -> np.ndarray:
     """k of every row (county, year, class_code) by its year's coefficients."""
     k = np.zeros(len(areas))

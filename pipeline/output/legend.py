@@ -122,6 +122,17 @@ FIELDS: dict[str, dict[str, tuple[str, str]]] = {
         "from_legend": ("{b}年图例", "Legend of the base year {b}"),
         "to_legend": ("{t}年图例", "Legend of the target year {t}"),
     },
+    "landuse_change": {
+        "county_id": ("县级行政区代码", "County code (adcode, text)"),
+        "from_code": ("{b}年土地利用类型代码", "Land-use code in the base year {b}"),
+        "to_code": ("{t}年土地利用类型代码", "Land-use code in the target year {t}"),
+        "area_ha": ("变化面积 (hm²)", "Area of the piece, hm² (equal-area CRS)"),
+        "sf_change_ha": (
+            "标准林面积变化 (hm²)",
+            "Change of standard forest on the piece, area_ha × (k_to − k_from), hm²; summed per "
+            "county it is the static voucher M_t − M_0",
+        ),
+    },
     "summary": {
         "key": ("指标", "Name of the region total or provenance entry"),
         "value": ("数值", "Value of a region total"),
@@ -148,6 +159,7 @@ LAYER_TITLES = {
     "summary": "汇总与来源 summary",
     "class_areas": "各类用地面积 class_areas",
     "transitions": "土地利用转移 transitions",
+    "landuse_change": "土地利用变化 landuse_change",
 }
 
 

@@ -117,6 +117,16 @@ STYLES: tuple[_Style, ...] = (
         False,
     ),
     _Style(
+        "landuse_change",
+        "landuse_change.qml",
+        "标准林变化 ΔM (默认)",
+        "Change of standard forest of each changed piece (sf_change_ha, hm²): loss red, gain blue",
+        True,
+        "diverging",
+        ("sf_change_ha",),
+        ("减少", "基本不变", "增加"),
+    ),
+    _Style(
         "trades",
         "trades.qml",
         "生态券交易 trades",
@@ -475,13 +485,15 @@ def _project_qgs(con, layers: dict[str, _Layer], styles, gpkg_name: str, years) 
     by_table: dict[str, list[tuple[_Style, ET.Element]]] = {}
     for spec, root in styles:
         by_table.setdefault(spec.table, []).append((spec, root))
-    # map layers on top in drawing order (points, lines, polygons), county_vouchers the main one;
+    # map layers on top in drawing order (points, lines, polygons), county_vouchers the main one
+    # (the change map above it);
     # attribute tables in a group below
     order = sorted(
         layers.values(),
         key=lambda lyr: (
             _KIND_ORDER[lyr.kind],
             lyr.table != "trades",
+            lyr.table != "landuse_change",  # the changed pieces above the counties they are in
             lyr.table != "county_vouchers",
             lyr.table,
         ),

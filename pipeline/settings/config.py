@@ -240,6 +240,19 @@ class UncertaintyConfig(BaseModel):
     )
 
 
+class Outputs(BaseModel):
+    """Optional layers of eco_vouchers.gpkg."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    landuse_change: bool = Field(
+        False,
+        description="the layer landuse_change: polygons of every piece of each county whose "
+        "land-use class changed, with county_id, from_code, to_code, area_ha, sf_change_ha "
+        "(vector land use)",
+    )
+
+
 # --- the whole config -------------------------------------------------------------------------
 
 
@@ -270,6 +283,7 @@ class Config(BaseModel):
     baseline: Baseline = Baseline()
     market: MarketConfig | None = Field(None, description="clear the vouchers between counties")
     uncertainty: UncertaintyConfig | None = Field(None, description="Monte Carlo of the vouchers")
+    outputs: Outputs = Outputs()
     path: Path | None = Field(None, description="the config file itself (set on load)")
 
     @field_validator("coefficients", mode="after")

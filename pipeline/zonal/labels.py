@@ -7,7 +7,8 @@ output tables carry about legends:
 
 - ``class_areas``: ``legend`` (the shipped name or the legend file's name) after ``area_ha``;
 - ``transitions``: ``from_group, to_group`` (the classes' groups: cropland, forest, …; "no data"
-  where a side is missing), and ``from_legend, to_legend`` when the two years' legends differ.
+  where a side is missing), and ``from_legend, to_legend`` when the two years' legends differ;
+- ``changes`` (the change map): its codes only.
 
 Codes are written as text in a table where any year's legend has text codes (a numeric legend's
 codes then as their decimal text, "21"), so that one column holds one type.
@@ -74,7 +75,13 @@ def in_legend_codes(
         if base.key != target.key:
             tr["from_legend"] = base.tag
             tr["to_legend"] = target.tag
-    return ZonalResult(ca, tr, result.notes)
+    ch = result.changes
+    if ch is not None:
+        base, target = (legends[y] for y in years)
+        ch = ch.copy()
+        ch["from_code"] = column(codes(ch["from_code"], base), ch["from_code"])
+        ch["to_code"] = column(codes(ch["to_code"], target), ch["to_code"])
+    return ZonalResult(ca, tr, result.notes, ch)
 
 
 def _group(legend: Legend, code: object) -> str:

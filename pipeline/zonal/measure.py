@@ -89,7 +89,13 @@ def _measure(
 ) -> ZonalResult:
     years = (config.years.base, config.years.target)
     landuse = inputs.landuse
+    change_map = config.outputs.landuse_change
     if isinstance(landuse, Rasters):
+        if change_map:
+            log.warning(
+                "outputs.landuse_change: not yet made from raster land use; the layer "
+                "landuse_change is not written (the transfer matrix is)"
+            )
         return raster_zonal_areas(
             inputs.counties,
             landuse.paths,
@@ -111,6 +117,7 @@ def _measure(
             years,
             partition_size,
             cache,
+            change_map=change_map,
         )
     frames, identical, trees = check_overlaps(
         inputs.counties,
@@ -129,6 +136,7 @@ def _measure(
         cache=cache,
         identical=identical,
         trees=trees,
+        change_map=change_map,
     )
 
 

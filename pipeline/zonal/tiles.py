@@ -155,12 +155,13 @@ def tiled_zonal_areas(
     partition_size: int = 16,
     cache: PartitionCache | None = None,
     check_only: bool = False,
+    change_map: bool = False,
 ) -> ZonalResult | None:
     """The overlap check and :func:`~pipeline.zonal.vector.zonal_areas`, tile by tile (see the module
     text), in the tiles of ``plan`` (:func:`tile_plan`) — fewer if the polygons actually kept
     (a smaller study area keeps fewer) need fewer under its memory limit than the files' feature
     counts said. ``check_only``: the overlap check alone (``ecovoucher validate``), returning
-    None."""
+    None; ``change_map``: as for :func:`~pipeline.zonal.vector.zonal_areas`."""
     give_back_memory()  # what streaming the land use to disk freed
     n_tiles = plan.n
     if plan.limit:
@@ -207,6 +208,7 @@ def tiled_zonal_areas(
                 identical,
                 trees,
                 desc=f"zonal areas, tile {t + 1}/{len(runs)}",
+                change_map=change_map,
             )
         del landuse, rings, identical, trees
         give_back_memory()

@@ -59,6 +59,9 @@ class ZonalResult:
     class_areas: pd.DataFrame  # county_id, year, class_code, area_ha
     transitions: pd.DataFrame | None  # county_id, from_code, to_code, area_ha
     notes: tuple[str, ...] = ()  # for the provenance: how areas were obtained (raster cells)
+    #: the change map: county_id, from_code, to_code, area_ha and the piece's polygon, one row per
+    #: piece of a county whose class changed (the pieces the transfer matrix measures)
+    changes: gpd.GeoDataFrame | None = None
 
 
 def zonal_areas(
@@ -70,8 +73,10 @@ def zonal_areas(
     cache: PartitionCache | None = None,
     identical: dict[int, np.ndarray] | None = None,
     trees: dict[int, shapely.STRtree] | None = None,
+    change_map: bool = False,
 ) -> ZonalResult:
-    """Per-county, per-class areas for every year, and optionally the transfer matrix.
+    """Per-county, per-class areas for every year, and optionally the transfer matrix (and with
+    ``change_map`` the polygons of every changed piece, :attr:`ZonalResult.changes`).
 
     ``counties``: ``county_id`` and polygons; ``landuse``: year → ``class_code`` and polygons, all in
     one equal-area CRS (metres); ``transitions``: (base, target) years for the transfer matrix.
@@ -84,7 +89,10 @@ def zonal_areas(
     not given); ``trees``: each year's STRtree of its polygons, if at hand.
     """
     groups = partitions(counties, partition_size)
-    parts = zonal_parts(counties, groups, landuse, engine, transitions, cache, identical, trees)
+    parts = zonal_parts(
+        counties, groups, landuse, engine, transitions, cache, identical, trees,
+        change_map=change_map,
+    )  # fmt: skip
     return summed(parts, counties, transitions)
 
 
@@ -104,11 +112,13 @@ def zonal_parts(
     identical: dict[int, np.ndarray] | None = None,
     trees: dict[int, shapely.STRtree] | None = None,
     desc: str = "zonal areas",
+    change_map: bool = False,
 ) -> list[dict[str, list[tuple]]]:
     """The zonal tasks of the counties at ``groups`` (see :func:`partitions`), run on the engine:
     each task's per-county sums, for :func:`summed`. ``landuse`` must hold every polygon whose
     bounding box meets one of these counties' (it may hold others); a county's sums depend on
-    those polygons alone, so tasks run tile by tile give what one run over all gives."""
+    those polygons alone, so tasks run tile by tile give what one run over all gives.
+    ``change_map``: the tasks also return the polygons of the changed pieces."""
     ids = counties["county_id"].to_numpy()
     years = sorted(landuse)
     arrays = {
@@ -150,9 +160,10 @@ def zonal_parts(
                     continue
                 at = np.minimum(np.searchsorted(cands[first], m), len(cands[first]) - 1)
                 matches[y] = np.where((m >= 0) & (cands[first][at] == m), at, -1)
-            key = [*years, transitions, *ids[positions]]
+            key = [*years, transitions, *(["changes"] if change_map else []), *ids[positions]]
             path = cache.path("zonal", key) if cache else None
-            return (path, _partition_task, positions, c_geoms, per_year, transitions, matches)
+            return (path, _partition_task, positions, c_geoms, per_year, transitions, matches,
+                    change_map)  # fmt: skip
 
         tasks = list(pool.map(task, groups))
     return engine.map(cached, tasks, desc=desc)
@@ -172,7 +183,31 @@ def summed(
             [p["transitions"] for p in parts], ids, ["from_code", "to_code"], "transitions"
         )
         trans = add_residuals(trans, class_areas, *transitions)
-    return ZonalResult(class_areas, trans)
+    changes = None
+    if any("changes" in p for p in parts):
+        changes = _change_pieces(
+            [t for p in parts for t in p.get("changes", [])], ids, counties.crs
+        )
+    return ZonalResult(class_areas, trans, changes=changes)
+
+
+def _change_pieces(parts: list[tuple], county_ids: np.ndarray, crs) -> gpd.GeoDataFrame:
+    """The tasks' changed pieces (county position, from, to, area m², polygon) as one layer."""
+    pos, frm, to, area, geom = (
+        np.concatenate([t[i] for t in parts]) if parts else np.array([]) for i in range(5)
+    )
+    out = gpd.GeoDataFrame(
+        {
+            "county_id": county_ids[pos.astype(np.int64)],
+            "from_code": frm.astype(np.int64),
+            "to_code": to.astype(np.int64),
+            "area_ha": area.astype(float) / 1e4,  # 1 ha = 10,000 m²
+        },
+        geometry=gpd.GeoSeries(geom, crs=crs).values,
+        crs=crs,
+    )
+    order = np.lexsort((out["area_ha"], out["to_code"], out["from_code"], out["county_id"]))
+    return out.iloc[order].reset_index(drop=True)
 
 
 def spatial_groups(counties: gpd.GeoDataFrame, n_parts: int) -> list[np.ndarray]:
@@ -187,8 +222,10 @@ def _partition_task(
     per_year: dict[int, tuple[np.ndarray, np.ndarray]],
     transitions: tuple[int, int] | None,
     matches: dict[int, np.ndarray],
+    change_map: bool = False,
 ) -> dict[str, list[tuple]]:
     """Areas (and transitions) of one partition; county indices are returned as ``positions``.
+    ``change_map``: also the polygon of every piece whose class changed (``"changes"``).
 
     The first year is overlaid in full. A later year's polygon that is identical to a first-year
     polygon (``matches[year]``, indices among this task's first-year polygons, −1 for none) takes
@@ -204,7 +241,10 @@ def _partition_task(
     if transitions:
         need_piece = np.ones(len(per_year[first][0]), dtype=bool)
         m = matches[transitions[1]]
-        need_piece[m[m >= 0]] = False
+        same = m >= 0
+        if change_map:  # an identical polygon whose class changed is on the change map
+            same &= per_year[transitions[1]][1] == per_year[first][1][np.maximum(m, 0)]
+        need_piece[m[same]] = False
     overlays = {first: _overlay(per_year[first][0], grid, need_piece)}
     for year in years[1:]:
         overlays[year] = _overlay_changed(per_year[year][0], grid, overlays[first], matches[year])
@@ -218,10 +258,13 @@ def _partition_task(
         base, target = transitions
         if base != first:  # the base year must be the overlay every other year is matched to
             raise ValueError(f"transitions base {base} must be the first year {first}")
-        c, frm, to, area = _transitions(
-            overlays[base], per_year[base], per_year[target], matches[target]
+        c, frm, to, area, changed = _transitions(
+            overlays[base], per_year[base], per_year[target], matches[target], change_map
         )
         out["transitions"] = [_reduce([(positions[c], frm, to, area)])]
+        if change_map:
+            rows, pieces = changed
+            out["changes"] = [(positions[c[rows]], frm[rows], to[rows], area[rows], pieces)]
     return out
 
 
@@ -293,9 +336,12 @@ def _transitions(
     base: tuple[np.ndarray, np.ndarray],
     target: tuple[np.ndarray, np.ndarray],
     target_to_base: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(county index, from code, to code, area m²) for the base-year pieces of one partition;
-    ``target_to_base[i]`` is the base polygon identical to target polygon ``i``, or −1."""
+    change_map: bool = False,
+) -> tuple:
+    """(county index, from code, to code, area m², changed) for the base-year pieces of one
+    partition; ``target_to_base[i]`` is the base polygon identical to target polygon ``i``, or −1.
+    ``changed``, with ``change_map``: the rows whose class changed and each one's polygon (the
+    part of the base piece in the target polygon: its area is the row's), else None."""
     c, l0, area, piece = base_overlay
     g0, codes0 = base
     g1, codes1 = target
@@ -308,6 +354,8 @@ def _transitions(
     out_from = [codes0[l0[same]]]
     out_to = [codes1[match[l0[same]]]]
     out_area = [area[same]]
+    # an identical polygon whose class changed: its piece is itself the change (built for it)
+    pieces = [piece[same][out_from[0] != out_to[0]]]
     # Changed pieces meet only target polygons that match no base polygon (planar partitions).
     free = np.ones(len(g1), dtype=bool)
     free[match[match >= 0]] = False
@@ -321,7 +369,17 @@ def _transitions(
         out_from.append(codes0[l0[changed[k]]][keep])
         out_to.append(codes1[free_idx[j]][keep])
         out_area.append(a[keep])
-    return tuple(np.concatenate(x) for x in (out_c, out_from, out_to, out_area))
+        if change_map:  # GEOS only for the pairs whose class changed
+            diff = out_from[-1] != out_to[-1]
+            cut = shapely.intersection(piece[changed[k[keep][diff]]], g1[free_idx[j[keep][diff]]])
+            odd = ~np.isin(shapely.get_type_id(cut), (3, 6))
+            cut[odd] = [_polygons_only(g) for g in cut[odd]]
+            pieces.append(cut)
+    c_all, frm, to, a_all = (np.concatenate(x) for x in (out_c, out_from, out_to, out_area))
+    changed_rows = None
+    if change_map:
+        changed_rows = (np.flatnonzero(frm != to), np.concatenate(pieces))
+    return c_all, frm, to, a_all, changed_rows
 
 
 def _pieces(county_geoms: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputFile,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
@@ -87,6 +88,18 @@ class _Algorithm(QgsProcessingAlgorithm):
         self._execute(feedback)
         return dict(self._results)
 
+    def _add_landuse_change(self) -> None:
+        self.addParameter(
+            QgsProcessingParameterBoolean("LANDUSE_CHANGE", tr("LANDUSE_CHANGE"), False, True)
+        )
+
+    def _landuse_change(self, parameters, context) -> list[str]:
+        return (
+            ["--landuse-change"]
+            if self.parameterAsBool(parameters, "LANDUSE_CHANGE", context)
+            else []
+        )
+
     def _workers(self, parameters, context) -> list[str]:
         n = self.parameterAsInt(parameters, "WORKERS", context)
         return ["--workers", str(n)] if n > 0 else []
@@ -152,6 +165,7 @@ class RunAlgorithm(_Algorithm):
 
     def initAlgorithm(self, config=None):
         inputs.add_parameters(self)
+        self._add_landuse_change()
         self._add_workers()
         self._add_out_folder()
         self._add_load()
@@ -164,7 +178,7 @@ class RunAlgorithm(_Algorithm):
         self._results.update(CATALOG_FILE=str(catalog), CONFIG_FILE=str(config))
         self._args = [
             "--catalog", str(catalog), "--config", str(config), "--out", str(self._folder),
-            *self._workers(parameters, context),
+            *self._landuse_change(parameters, context), *self._workers(parameters, context),
         ]  # fmt: skip
         self._load = self.parameterAsEnum(parameters, "LOAD", context)
         feedback.pushInfo(tr("msg.repeat", command=_repeat(self.COMMAND, self._args)))
@@ -198,6 +212,7 @@ class DemoAlgorithm(_Algorithm):
                 )
             )
         )
+        self._add_landuse_change()
         self._add_workers()
         self._add_out_folder()
         self._add_load()
@@ -216,7 +231,7 @@ class DemoAlgorithm(_Algorithm):
         cache = self.parameterAsFile(parameters, "CACHE", context)
         if cache:
             self._args += ["--cache", cache]
-        self._args += self._workers(parameters, context)
+        self._args += self._landuse_change(parameters, context) + self._workers(parameters, context)
         self._load = self.parameterAsEnum(parameters, "LOAD", context)
         return True
 

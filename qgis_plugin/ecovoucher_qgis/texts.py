@@ -106,6 +106,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Equal-area CRS (empty: Albers for China, Krasovsky)",
         "等积投影（留空：中国 Albers，克拉索夫斯基椭球）",
     ),
+    "LANDUSE_CHANGE": (
+        "Also the map of where land use changed (layer landuse_change; polygon land use)",
+        "同时输出土地利用变化图（landuse_change 图层；面状土地利用）",
+    ),
     "WORKERS": ("Worker threads (0: all cores)", "并行线程数（0：全部核）"),
     "OUT_FOLDER": ("Output folder", "输出文件夹"),
     "LOAD": ("When done", "完成后"),
