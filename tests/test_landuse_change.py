@@ -136,3 +136,17 @@ def test_default_style_loss_red_gain_blue_with_aliases(tmp_path):
     aliases = {a.get("field"): a.get("name") for a in root.findall("aliases/alias")}
     assert aliases["sf_change_ha"] == "标准林面积变化 (hm²)"
     assert aliases["from_code"] == "2010年土地利用类型代码"
+
+
+def test_a_resumed_run_gives_the_same_map_from_its_cache(tmp_path):
+    # the second run reads every zonal partition back from OUT/.ecovoucher-cache (numbers only:
+    # the pieces travel as WKB)
+    catalog, config = write_case(tmp_path / "case")
+    engine = Engine(workers=1, progress=False)
+    first = run_pipeline(catalog, config, tmp_path / "out", engine, landuse_change=True).gpkg
+    a = pyogrio.read_dataframe(first, layer="landuse_change")
+    assert list((tmp_path / "out" / ".ecovoucher-cache").rglob("zonal-*"))
+    again = run_pipeline(catalog, config, tmp_path / "out", engine, landuse_change=True).gpkg
+    b = pyogrio.read_dataframe(again, layer="landuse_change")
+    assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
+    assert all(shapely.equals(x, y) for x, y in zip(a.geometry, b.geometry))

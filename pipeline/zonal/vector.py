@@ -192,10 +192,16 @@ def summed(
 
 
 def _change_pieces(parts: list[tuple], county_ids: np.ndarray, crs) -> gpd.GeoDataFrame:
-    """The tasks' changed pieces (county position, from, to, area m², polygon) as one layer."""
-    pos, frm, to, area, geom = (
-        np.concatenate([t[i] for t in parts]) if parts else np.array([]) for i in range(5)
+    """The tasks' changed pieces (county position, from, to, area m², and the polygons as WKB:
+    bytes and where each ends) as one layer."""
+    pos, frm, to, area = (
+        np.concatenate([t[i] for t in parts]) if parts else np.array([]) for i in range(4)
     )
+    geom = [
+        shapely.from_wkb(t[4][start:end].tobytes())
+        for t in parts
+        for start, end in zip(np.r_[0, t[5][:-1]], t[5])
+    ]
     out = gpd.GeoDataFrame(
         {
             "county_id": county_ids[pos.astype(np.int64)],
@@ -262,9 +268,12 @@ def _partition_task(
             overlays[base], per_year[base], per_year[target], matches[target], change_map
         )
         out["transitions"] = [_reduce([(positions[c], frm, to, area)])]
-        if change_map:
+        if change_map:  # polygons as WKB bytes: the resume cache holds numbers only
             rows, pieces = changed
-            out["changes"] = [(positions[c[rows]], frm[rows], to[rows], area[rows], pieces)]
+            wkb = shapely.to_wkb(pieces)
+            ends = np.cumsum([len(b) for b in wkb], dtype=np.int64)
+            data = np.frombuffer(b"".join(wkb), dtype=np.uint8)
+            out["changes"] = [(positions[c[rows]], frm[rows], to[rows], area[rows], data, ends)]
     return out
 
 
