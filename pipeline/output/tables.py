@@ -534,66 +534,52 @@ def _transition_matrix(tr: pd.DataFrame, years: tuple[str, str]) -> Shown:
     legends, their classes meet only in their groups: the matrix is then between groups."""
     b, t = years
     if "from_legend" in tr.columns:
-        return _group_matrix(tr, years)
+        from pipeline.settings.legends import GROUP_NAMES_ZH, GROUPS
+
+        f, to = tr["from_group"], tr["to_group"]
+        order = [g for g in (*GROUPS, "no data") if g in set(f) | set(to)]
+        label = {**GROUP_NAMES_ZH, "no data": "无数据"}
+        return _matrix(
+            f, to, tr, order, label, years,
+            f"土地利用转移矩阵（大类，{b}→{t}年，hm²）",
+            "两期图例不同，按大类汇总。小于 10⁻⁶ hm² 的格子是数值取整的残差，表中留空。",
+        )  # fmt: skip
     f = tr["from_code"].map(_level1)
     to = tr["to_code"].map(_level1)
+    both = f.notna() & to.notna()
+    order = sorted(set(f[both]) | set(to[both]))
+    label = {c: LEVEL1.get(int(c), "无数据" if int(c) == 0 else str(c)) for c in order}
+    return _matrix(
+        f, to, tr, order, label, years,
+        f"土地利用转移矩阵（一级类，{b}→{t}年，hm²）",
+        "小于 10⁻⁶ hm² 的格子是数值取整的残差，不是实际土地，表中留空。",
+        key=lambda c: f"to_{int(c)}",
+    )  # fmt: skip
+
+
+def _matrix(f, to, tr, order, label, years, title, note, key=lambda c: f"to_{c}") -> Shown:
+    """The transfer matrix of ``tr``'s areas from ``f`` to ``to`` (rows and columns in ``order``,
+    named by ``label``) with row and column totals, as a display table."""
+    b, t = years
     m = (
         pd.DataFrame({"f": f, "t": to, "a": tr["area_ha"].astype(float)})
         .dropna(subset=["f", "t"])
         .pivot_table(index="f", columns="t", values="a", aggfunc="sum")
-        .fillna(0.0)
-    )
-    codes = sorted(set(m.index) | set(m.columns))
-    m = m.reindex(index=codes, columns=codes, fill_value=0.0)
-    name = {c: LEVEL1.get(int(c), "无数据" if int(c) == 0 else str(c)) for c in codes}
-    frame = pd.DataFrame({"from": [f"{b}年 {name[c]}" for c in codes]})
-    columns = [Column("from", "转出 \\ 转入 (hm²)")]
-    for c in codes:
-        key = f"to_{int(c)}"
-        frame[key] = m[c].to_numpy()
-        columns.append(Column(key, f"{t}年 {name[c]}", "ha"))
-    frame["row_total"] = m.sum(axis=1).to_numpy()
-    columns.append(Column("row_total", f"{b}年合计", "ha"))
-    total = {"from": f"{t}年合计", **{k.key: frame[k.key].sum() for k in columns[1:]}}
-    frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
-    return Shown(
-        "transitions_by_class",
-        "土地利用转移",
-        f"土地利用转移矩阵（一级类，{b}→{t}年，hm²）",
-        columns,
-        frame,
-        sliver_columns=tuple(c.key for c in columns[1:]),
-        note="小于 10⁻⁶ hm² 的格子是数值取整的残差，不是实际土地，表中留空。",
-    )
-
-
-def _group_matrix(tr: pd.DataFrame, years: tuple[str, str]) -> Shown:
-    from pipeline.settings.legends import GROUP_NAMES_ZH, GROUPS
-
-    b, t = years
-    f, to = tr["from_group"], tr["to_group"]
-    order = [g for g in (*GROUPS, "no data") if g in set(f) | set(to)]
-    label = {**GROUP_NAMES_ZH, "no data": "无数据"}
-    m = (
-        pd.DataFrame({"f": f, "t": to, "a": tr["area_ha"].astype(float)})
-        .pivot_table(index="f", columns="t", values="a", aggfunc="sum")
         .reindex(index=order, columns=order)
         .fillna(0.0)
     )
-    frame = pd.DataFrame({"from": [f"{b}年 {label[g]}" for g in order]})
+    frame = pd.DataFrame({"from": [f"{b}年 {label[c]}" for c in order]})
     columns = [Column("from", "转出 \\ 转入 (hm²)")]
-    for g in order:
-        key = f"to_{g}"
-        frame[key] = m[g].to_numpy()
-        columns.append(Column(key, f"{t}年 {label[g]}", "ha"))
+    for c in order:
+        frame[key(c)] = m[c].to_numpy()
+        columns.append(Column(key(c), f"{t}年 {label[c]}", "ha"))
     frame["row_total"] = m.sum(axis=1).to_numpy()
     columns.append(Column("row_total", f"{b}年合计", "ha"))
     total = {"from": f"{t}年合计", **{k.key: frame[k.key].sum() for k in columns[1:]}}
     frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
     return Shown(
-        "transitions_by_class", "土地利用转移", f"土地利用转移矩阵（大类，{b}→{t}年，hm²）",
-        columns, frame, sliver_columns=tuple(c.key for c in columns[1:]),
-        note="两期图例不同，按大类汇总。小于 10⁻⁶ hm² 的格子是数值取整的残差，表中留空。",
+        "transitions_by_class", "土地利用转移", title, columns, frame,
+        sliver_columns=tuple(c.key for c in columns[1:]), note=note,
     )  # fmt: skip
 
 
