@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from pipeline.errors import InputError, Problem
-from pipeline.settings.parse import Count, Number, read_yaml
+from pipeline.settings.parse import Count, Number, close_match, explain_errors, read_yaml
 
 #: The standard product categories (docs/method.md §2). Others are accepted with a warning.
 CATEGORIES: tuple[str, ...] = ("material", "regulating", "landscape", "tourism", "cultural")
@@ -108,9 +106,11 @@ def _item_where(index: int, category: Any, method: Any, source: str) -> str:
     return f"{prefix}item {index} (category {cat!r}, method {meth!r})"
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+def _cat_meth(raw_item: Any) -> tuple[Any, Any]:
+    """The category and method given for a raw item (None where it is not a mapping)."""
+    if not isinstance(raw_item, dict):
+        return None, None
+    return raw_item.get("category"), raw_item.get("method")
 
 
 def _check_rate(rate: float, where: str) -> list[Problem]:
@@ -148,7 +148,7 @@ def _item_problems(item: VepItem, index: int, source: str) -> tuple[list[Problem
     elif item.category not in CATEGORIES:
         warnings.append(
             f"{where}: category {item.category!r} is not one of the standard categories "
-            f"({', '.join(CATEGORIES)}){_suggest(item.category, CATEGORIES)}; it is kept as given"
+            f"({', '.join(CATEGORIES)}){close_match(item.category, CATEGORIES)}; it is kept as given"
         )
 
     if item.method is None or not item.method:
@@ -163,7 +163,7 @@ def _item_problems(item: VepItem, index: int, source: str) -> tuple[list[Problem
         problems.append(
             Problem(
                 f"{where}, field 'method'",
-                f"unknown method {item.method!r}{_suggest(item.method, METHODS)}; "
+                f"unknown method {item.method!r}{close_match(item.method, METHODS)}; "
                 "valid methods: " + ", ".join(METHODS),
             )
         )
@@ -283,94 +283,10 @@ def config_problems(config: VepConfig, source: str = "") -> tuple[list[Problem],
     return problems, warnings
 
 
-_UNION_TAGS = {"float": "list", "list[float]": "scalar"}
-
-
-def _pydantic_problems(
-    error: ValidationError, raw: dict[str, Any], source: str, model: type[BaseModel]
-) -> list[Problem]:
-    """Turn pydantic's errors into Problems naming the item (1-based), its category and field."""
-    problems: list[Problem] = []
-    seen: set[str] = set()
-    raw_items = raw.get("items")
-    for err in error.errors():
-        loc = list(err["loc"])
-        where = source
-        rest = loc
-        raw_obj: Any = raw
-        if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int):
-            raw_item = raw_items[loc[1]] if isinstance(raw_items, list) else None
-            cat = raw_item.get("category") if isinstance(raw_item, dict) else None
-            meth = raw_item.get("method") if isinstance(raw_item, dict) else None
-            where = _item_where(loc[1] + 1, cat, meth, source)
-            rest = loc[2:]
-            raw_obj = raw_item
-        # union branches (net_income: number or list): keep the branch that matches the input
-        parts: list[str] = []
-        skip = False
-        for part in rest:
-            if isinstance(part, str) and part in _UNION_TAGS:
-                value = raw_obj.get(parts[-1]) if isinstance(raw_obj, dict) and parts else None
-                is_list = isinstance(value, list)
-                if (part == "float" and is_list) or (part == "list[float]" and not is_list):
-                    skip = True
-                continue
-            if isinstance(part, str) and ("function" in part or "[" in part):
-                continue
-            if isinstance(part, int):
-                parts[-1:] = [f"{parts[-1]}[{part + 1}]"] if parts else [f"[{part + 1}]"]
-            else:
-                parts.append(part)
-        if skip:
-            continue
-        fld = ".".join(parts)
-        full_where = f"{where}, field {fld!r}" if fld else (where or "config")
-        given = err.get("input")
-        if err["type"] == "extra_forbidden":
-            name = parts[-1] if parts else ""
-            valid = _valid_fields(loc, model)
-            msg = (
-                f"unknown field{_suggest(name, valid)}; valid fields here: " + ", ".join(valid)
-                if valid
-                else "unknown field"
-            )
-        elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
-            msg = f"expected a mapping of field: value, got {_shown(given)}"
-        elif err["type"] == "missing":
-            msg = "missing (required)"
-        else:
-            text = err["msg"].removeprefix("Value error, ")
-            msg = f"{text}; got {_shown(given)}"
-            if parts and parts[0] == "net_income" and err["type"] != "value_error":
-                msg = (
-                    "expected a number (yuan per year) or a list of numbers [A_1, ..., A_n]; "
-                    f"got {_shown(given)}"
-                )
-        key = f"{full_where}: {msg}"
-        if key not in seen:
-            seen.add(key)
-            problems.append(Problem(full_where, msg))
-    return problems
-
-
-def _shown(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters (a value may be a list of a million)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _valid_fields(loc: list[Any], model: type[BaseModel]) -> list[str]:
-    """Field names of the model at ``loc`` (the location of an unknown field)."""
-    current: type[BaseModel] = model
-    for part in loc[:-1]:
-        if not isinstance(part, str) or part not in current.model_fields:
-            continue
-        annotation = str(current.model_fields[part].annotation)
-        for candidate in (SiteConfig, VepItem, PropertyComparison, CostLine):
-            if candidate.__name__ in annotation:
-                current = candidate
-                break
-    return list(current.model_fields)
+#: the text said when net_income has the wrong type
+_HINTS = {
+    "net_income": "expected a number (yuan per year) or a list of numbers [A_1, ..., A_n]",
+}
 
 
 def _read_yaml(config_path: Path) -> dict[str, Any]:
@@ -439,7 +355,14 @@ def load_vep_config(config_path: Path) -> LoadedConfig:
     try:
         config = VepConfig.model_validate(raw)
     except ValidationError as exc:
-        problems += _pydantic_problems(exc, raw, source, VepConfig)
+        problems += explain_errors(
+            exc,
+            raw,
+            source,
+            VepConfig,
+            items=("items", lambda i, it: _item_where(i, *_cat_meth(it), source)),
+            hints=_HINTS,
+        )
     # every item is checked further on its own (minus the fields pydantic rejected), so that
     # every problem is listed, not only the type errors
     raw_items = raw.get("items")
