@@ -484,6 +484,12 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, bool], int]] = {
 }
 
 
+#: set when SIGTERM arrived: an extension that runs Python code (pydantic's serializers) may
+#: wrap the :class:`Terminated` raised inside it into an error of its own, which must still end
+#: the run as terminated (exit 143), not as an internal error
+_SIGTERM_SEEN = threading.Event()
+
+
 class Terminated(BaseException):
     """SIGTERM (a batch system's kill, ``kill PID``): unwinds the run like Ctrl-C, so that no
     partial output is left behind. Not a KeyboardInterrupt: CPython remembers a KeyboardInterrupt
@@ -501,6 +507,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
             threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
             return
         frame = frame.f_back
+    _SIGTERM_SEEN.set()
     raise Terminated
 
 
@@ -513,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ecovoucher: error: {unknown}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
+    _SIGTERM_SEEN.clear()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
         if hasattr(signal, "SIGBREAK"):  # Windows: the QGIS plugin's Cancel sends CTRL_BREAK
@@ -539,6 +547,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"terminated; {_what_was_written(args)}", file=sys.stderr)
         return 143
     except Exception as exc:
+        if _SIGTERM_SEEN.is_set():  # a Terminated that an extension wrapped (see _SIGTERM_SEEN)
+            print(f"terminated; {_what_was_written(args)}", file=sys.stderr)
+            return 143
         if args.verbose:
             log.exception("internal error")
         print(
