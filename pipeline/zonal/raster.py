@@ -101,10 +101,11 @@ from pipeline.geom.cell_area import CellAreas, cell_areas
 from pipeline.geom.crs import same_coordinates
 from pipeline.geom.pixel_coverage import pixel_coverage
 from pipeline.ingest.grids import Grid, describe_grid, open_grid
+from pipeline.ingest.pixels import Slots, class_lut, small_codes
 from pipeline.runtime.atomic import replacing
 from pipeline.runtime.engine import Engine
 from pipeline.settings.legends import Legend, load_legend
-from pipeline.zonal.vector import NO_DATA, ZonalResult, add_residuals, sum_parts
+from pipeline.zonal.vector import ZonalResult, add_residuals, sum_parts
 
 __all__ = ["check_raster_values", "raster_zonal_areas"]
 
@@ -203,7 +204,7 @@ def raster_zonal_areas(
             t0 = time.perf_counter()
             zones = _burn_zones(geoms, ids, grid, folder)
             t1 = time.perf_counter()
-            slots = _Slots.of([legends[y] for y in pass_years])
+            slots = Slots.of([legends[y] for y in pass_years])
             total, frac = _histogram(
                 [grids[y] for y in pass_years], [legends[y] for y in pass_years], slots, zones,
                 geoms, engine, border, block_size, cells,
@@ -347,75 +348,6 @@ def _write_zones(
 # --- histogram -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Slots:
-    """The class slots of one pass over one or two years' grids: slot 0 = no data, 1 … = the
-    classes of each year's legend in order, the last slot (``unknown``) = a value that is no
-    class. ``codes[k][slot]``: the zonal number (:meth:`Legend.to_internal`) of year k's slot."""
-
-    codes: tuple[np.ndarray, ...]
-    n: int  # slots per axis
-
-    @property
-    def unknown(self) -> int:
-        return self.n - 1
-
-    @staticmethod
-    def of(legends: list[Legend]) -> _Slots:
-        codes = tuple(
-            np.array([NO_DATA, *leg.to_internal(sorted(leg.classes))], dtype=np.int64)
-            for leg in legends
-        )
-        n = max(len(c) for c in codes) + 1
-        if n > 255:
-            raise InputError(f"{legends[0].label()} has more than 253 classes", "legend")
-        return _Slots(codes, n)
-
-
-def _lut(grid: Grid, legend: Legend, slots: _Slots) -> tuple[np.ndarray, int]:
-    """Lookup table raw value (+ offset) → class slot, and the offset. Rasters of other types than
-    8/16-bit integers are converted block by block to uint16 first (see :func:`_small`). The
-    legend's roll-up is applied; its nodata codes, the file's nodata value and 0 (unless 0 is a
-    class of the legend, as MODIS water is) are "no data"."""
-    UNKNOWN = slots.unknown
-    kind = np.dtype(grid.dtype)
-    if kind in (np.uint8, np.int8, np.uint16, np.int16):
-        info = np.iinfo(kind)
-        lo, size = int(info.min), int(info.max) - int(info.min) + 1
-    else:
-        lo, size = 0, 2**16
-    values = np.arange(lo, lo + size, dtype=np.int64)
-    slot = np.full(size, UNKNOWN, dtype=np.uint8)
-    rolled = values.copy()
-    for sub, top in legend.roll_up.items():
-        rolled[values == sub] = top
-    slot[values == 0] = 0  # 0 is "no data" unless it is a class (set below)
-    for s, code in enumerate(sorted(legend.classes), start=1):
-        slot[rolled == code] = s
-    for code in legend.nodata:
-        slot[values == code] = 0
-    if grid.nodata is not None and np.isfinite(grid.nodata) and float(grid.nodata).is_integer():
-        nd = int(grid.nodata) - lo
-        if 0 <= nd < size:
-            slot[nd] = 0
-    if kind not in (np.uint8, np.int8, np.uint16, np.int16):
-        slot[-1] = UNKNOWN  # the marker of _small
-    return slot, -lo
-
-
-def _small(block: np.ndarray, nodata: float | None) -> np.ndarray:
-    """A block of a 32/64-bit or float raster as uint16 codes: no data → 0, anything that is not
-    an integer in 0–65534 → 65535 (a value that is no class)."""
-    b = block.astype(np.float64, copy=False)
-    nod = np.isnan(b)
-    if nodata is not None:
-        nod |= b == nodata if np.isfinite(nodata) else np.isnan(b)
-    ok = ~nod & (b >= 0) & (b <= 65534) & (np.floor(b) == b)
-    out = np.where(ok, b, 65535.0).astype(np.uint16)
-    out[nod] = 0
-    return out
-
-
 @numba.njit(nogil=True, cache=True)
 def _hist_kernel(
     zones, a, lut_a, off_a, b, lut_b, off_b, skip, use_skip, counts, n_slots
@@ -536,7 +468,7 @@ def _rings(geoms: np.ndarray, grid: Grid) -> list[_CountyPixels]:
 def _histogram(
     grids: list[Grid],
     legends: list[Legend],
-    slots: _Slots,
+    slots: Slots,
     zones: Path,
     geoms: np.ndarray,
     engine: Engine,
@@ -556,7 +488,7 @@ def _histogram(
     bw = max(tw, (block_size // tw) * tw) if tw < grid.width else block_size
     rings = _rings(geoms, grid) if border == "exact" else []
     sources = tuple((str(g.path), g.nodata) for g in grids)
-    luts = tuple(_lut(g, leg, slots) for g, leg in zip(grids, legends))
+    luts = tuple(class_lut(g, leg, slots) for g, leg in zip(grids, legends))
     tasks = []
     for r0 in range(0, grid.height, bh):
         h = min(bh, grid.height - r0)
@@ -592,8 +524,8 @@ def check_raster_values(year: int, path: Path, crs: str | None, legend: Legend) 
             f"{legend.label()} has text codes; a raster holds numbers",
             where=f"landuse {year} ({path})",
         )
-    slots = _Slots.of([legend])
-    lut, off = _lut(grid, legend, slots)
+    slots = Slots.of([legend])
+    lut, off = class_lut(grid, legend, slots)
     unknown: dict[float, int] = {}
     rows = max(grid.tile[0], (2**22 // max(grid.width, 1)) // grid.tile[0] * grid.tile[0])
     with rasterio.Env(GDAL_CACHEMAX=READ_CACHE_BYTES), rasterio.open(path) as src:
@@ -602,7 +534,7 @@ def check_raster_values(year: int, path: Path, crs: str | None, legend: Legend) 
             raw = src.read(1, window=win)
             small = raw if raw.dtype in (np.uint8, np.int8, np.uint16, np.int16) else None
             if small is None:
-                small = _small(raw, grid.nodata)
+                small = small_codes(raw, grid.nodata)
             bad = lut[small.astype(np.int64) + (off if raw.dtype == small.dtype else 0)]
             bad = bad == slots.unknown
             if bad.any():
@@ -666,7 +598,7 @@ def _band_task(
                         where=str(src.name),
                     ) from exc
                 if raw.dtype not in (np.uint8, np.int8, np.uint16, np.int16):
-                    raw = _small(raw, nodata)
+                    raw = small_codes(raw, nodata)
                 blocks.append(raw)
             a = blocks[0]
             b = blocks[-1]
@@ -722,7 +654,7 @@ def _collect_unknown(srcs, win, luts, inside, unknown: dict, unk: int) -> None: 
         if raw.dtype in (np.uint8, np.int8, np.uint16, np.int16):
             bad = lut[raw.astype(np.int64) + off] == unk
         else:
-            bad = lut[_small(raw, src.nodata).astype(np.int64)] == unk
+            bad = lut[small_codes(raw, src.nodata).astype(np.int64)] == unk
         values, n = np.unique(raw[bad & inside], return_counts=True)
         for v, k in zip(values.tolist(), n.tolist()):
             unknown[float(v)] = unknown.get(float(v), 0) + int(k)
@@ -732,7 +664,7 @@ def _to_rows(
     total: np.ndarray,
     frac: np.ndarray | None,
     years: tuple[int, ...],
-    slots: _Slots,
+    slots: Slots,
     n_counties: int,
     px: float | None,
 ) -> tuple[list[tuple], list[tuple]]:

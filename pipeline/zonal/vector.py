@@ -35,6 +35,7 @@ import shapely
 
 from pipeline.geom.identical import identical_polygons
 from pipeline.geom.intersection_area import intersection_areas
+from pipeline.ingest.pixels import NO_DATA
 from pipeline.runtime.engine import Engine
 from pipeline.runtime.resume import PartitionCache, cached
 
@@ -46,8 +47,6 @@ PARTITION_SIZE = 16
 MAX_PIECE_VERTICES = 256
 #: Transfer-matrix residuals smaller than this (hm², i.e. 0.01 m²) are rounding, not data gaps.
 RESIDUAL_TOLERANCE_HA = 1e-6
-#: code used in ``transitions`` for area that one year's land use does not cover
-NO_DATA = 0
 #: version of what a task returns and how it computes it (resume caches of another version are
 #: not reused: 3 = areas of touching boundaries and of polygons within county pieces by the
 #: kernels, equal to version 2's within 1e-12 but not bit for bit)
