@@ -103,7 +103,14 @@ def _outputs_option(p: argparse.ArgumentParser) -> None:
         "--landuse-change",
         action="store_true",
         help="also write the layer landuse_change: polygons of every piece of each county whose "
-        "land-use class changed (as config outputs: {landuse_change: true}; vector land use)",
+        "land-use class changed (as config outputs: {landuse_change: true}); with raster land "
+        "use also landuse_change.tif, from_code · 1000 + to_code",
+    )
+    p.add_argument(
+        "--landuse-layers",
+        action="store_true",
+        help="also write the layers landuse_<year>: each year's land use clipped to the "
+        "counties (as config outputs: {landuse: true})",
     )
 
 
@@ -356,6 +363,7 @@ def _run_options(args: argparse.Namespace) -> dict:
     return {
         "wait": _wait(args),
         "landuse_change": args.landuse_change,
+        "landuse_layers": args.landuse_layers,
         "partition_size": args.partition_size,
         "resume": not args.no_resume,
         "force": args.force,

@@ -36,9 +36,11 @@ from pipeline.accounting import (
 )
 from pipeline.ingest import Inputs, ingest
 from pipeline.output import (
+    CHANGE_TIF,
     OUTPUT_ENTRIES,
     OUTPUT_NAME,
     MapsInBackground,
+    write_change_style,
     write_geopackage,
     write_report,
 )
@@ -130,9 +132,11 @@ def run_pipeline(
     memory_limit: int | None = None,
     wait: float = 0.0,
     landuse_change: bool = False,
+    landuse_layers: bool = False,
 ) -> RunResult:
     """Run the whole eco-voucher pipeline and write ``out_dir/eco_vouchers.gpkg`` and the report.
-    ``landuse_change``: write the change map whatever the config's ``outputs`` say.
+    ``landuse_change``: write the change map whatever the config's ``outputs`` say;
+    ``landuse_layers``: likewise each year's land use clipped to the counties.
 
     ``partition_size``: counties per parallel task. ``resume``: keep finished partitions under
     ``out_dir/.ecovoucher-cache`` and reuse them when the same inputs and settings run again;
@@ -155,8 +159,9 @@ def run_pipeline(
         with _stage("config", seconds):  # 1 settings
             settings = load_settings(catalog_path, config_path)
         catalog, config, coefficients = settings.catalog, settings.config, settings.coefficients
-        if landuse_change:  # --landuse-change
-            outputs = config.outputs.model_copy(update={"landuse_change": True})
+        forced = {"landuse_change": landuse_change, "landuse": landuse_layers}
+        if any(forced.values()):  # --landuse-change, --landuse-layers
+            outputs = config.outputs.model_copy(update={k: True for k, v in forced.items() if v})
             config = config.model_copy(update={"outputs": outputs})
         _plan(config)
         plan = tile_plan(catalog, config, tiles, memory_limit)
@@ -174,8 +179,9 @@ def run_pipeline(
             cache = Resume(out_dir, force) if resume or force else None
             with _stage("zonal", seconds):  # 3 zonal
                 zonal = measure(
-                    inputs, catalog, config, engine, cache, plan, partition_size=partition_size
-                )
+                    inputs, catalog, config, engine, cache, plan, partition_size=partition_size,
+                    change_tif=tx.staging / CHANGE_TIF,
+                )  # fmt: skip
         with _stage("accounting", seconds):  # 4 accounting: vouchers, market, Monte Carlo
             accounts = account_counties(
                 inputs.counties, zonal.class_areas, inputs.socio, config, coefficients
@@ -205,6 +211,14 @@ def run_pipeline(
                 if zonal.changes is not None:  # the change map, with each piece's ΔM
                     layers["landuse_change"] = change_layer(
                         zonal.changes, coefficients, settings.years
+                    )
+                for year in settings.years:  # outputs: {landuse: true}
+                    if zonal.landuse and year in zonal.landuse:
+                        layers[f"landuse_{year}"] = zonal.landuse[year]
+                if zonal.changes is not None and (tx.staging / CHANGE_TIF).exists():
+                    pairs = zip(zonal.changes["from_code"], zonal.changes["to_code"])
+                    write_change_style(
+                        tx.staging / CHANGE_TIF, pairs, catalog.legends(), settings.years
                     )
                 gpkg = write_geopackage(
                     tx.staging, layers, accounts.totals, provenance, years=settings.years

@@ -17,6 +17,7 @@ from pipeline.numbers import legend_bound
 
 __all__ = [
     "FIELDS",
+    "GROUP_COLOURS",
     "LAYER_TITLES",
     "STYLES_DIR",
     "class_labels",
@@ -28,6 +29,18 @@ __all__ = [
     "round_sig",
     "sequential_bounds",
 ]
+
+#: colour of each land-use group on maps of land-use classes (the usual colours of Chinese land-use
+#: maps: cropland yellow, forest dark green, grassland light green, water blue, built-up red,
+#: unused land grey-brown)
+GROUP_COLOURS = {
+    "cropland": "#f2d85a",
+    "forest": "#2e7d32",
+    "grassland": "#9ccc65",
+    "water": "#3d8fd6",
+    "built-up": "#d73027",
+    "unused": "#bfa98a",
+}
 
 #: the QML templates of the styles
 STYLES_DIR = Path(__file__).with_name("styles")

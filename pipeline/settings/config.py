@@ -248,8 +248,13 @@ class Outputs(BaseModel):
     landuse_change: bool = Field(
         False,
         description="the layer landuse_change: polygons of every piece of each county whose "
-        "land-use class changed, with county_id, from_code, to_code, area_ha, sf_change_ha "
-        "(vector land use)",
+        "land-use class changed, with county_id, from_code, to_code, area_ha, sf_change_ha; "
+        "with raster land use also landuse_change.tif (from_code · 1000 + to_code)",
+    )
+    landuse: bool = Field(
+        False,
+        description="the layers landuse_<year> (base and target year): each year's land use "
+        "clipped to the counties, with county_id, class_code, area_ha, legend",
     )
 
 

@@ -8,7 +8,8 @@ output tables carry about legends:
 - ``class_areas``: ``legend`` (the shipped name or the legend file's name) after ``area_ha``;
 - ``transitions``: ``from_group, to_group`` (the classes' groups: cropland, forest, …; "no data"
   where a side is missing), and ``from_legend, to_legend`` when the two years' legends differ;
-- ``changes`` (the change map): its codes only.
+- ``changes`` (the change map): its codes only;
+- ``landuse`` (each year's land use clipped to the counties): its codes, and ``legend``.
 
 Codes are written as text in a table where any year's legend has text codes (a numeric legend's
 codes then as their decimal text, "21"), so that one column holds one type.
@@ -81,7 +82,16 @@ def in_legend_codes(
         ch = ch.copy()
         ch["from_code"] = column(codes(ch["from_code"], base), ch["from_code"])
         ch["to_code"] = column(codes(ch["to_code"], target), ch["to_code"])
-    return ZonalResult(ca, tr, result.notes, ch)
+    layers = None
+    if result.landuse is not None:
+        layers = {}
+        for year, layer in result.landuse.items():
+            layer = layer.copy()
+            layer["class_code"] = column(codes(layer["class_code"], legends[year]),
+                                         layer["class_code"])  # fmt: skip
+            layer["legend"] = legends[year].tag
+            layers[year] = layer
+    return ZonalResult(ca, tr, result.notes, ch, layers)
 
 
 def _group(legend: Legend, code: object) -> str:

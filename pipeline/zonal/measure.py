@@ -53,6 +53,7 @@ def measure(
     *,
     partition_size: int = PARTITION_SIZE,
     check_only: bool = False,
+    change_tif: Path | None = None,
 ) -> ZonalResult | None:
     """Per-county, per-class areas of both years and the base → target transfer matrix, by the
     path ``inputs.landuse`` calls for; overlapping land-use polygons are an error or resolved
@@ -63,7 +64,8 @@ def measure(
     Class codes are those of each year's legend (:func:`~pipeline.zonal.labels.in_legend_codes`).
     ``check_only``: run the checks only — the overlap check (always as an error), for rasters
     their CRS, georeferencing and block table and every pixel against the year's legend — and
-    return None (``ecovoucher validate``)."""
+    return None (``ecovoucher validate``). ``change_tif``: where raster land use writes the change
+    GeoTIFF when ``config.outputs.landuse_change`` asks for the change map."""
     labels = {y: f"landuse {y} ({e.path})" for y, e in catalog.datasets.landuse.items()}
     plan = plan or TilePlan()
     if check_only:
@@ -71,7 +73,9 @@ def measure(
         return None
     cache = _cache(inputs, catalog, config, partition_size, resume) if resume else None
     log.info("zonal: running on %s", engine.describe())
-    result = _measure(inputs, catalog, config, engine, plan, labels, partition_size, cache)
+    result = _measure(
+        inputs, catalog, config, engine, plan, labels, partition_size, cache, change_tif
+    )
     result = in_legend_codes(result, catalog.legends(), (config.years.base, config.years.target))
     _check_covered(result, inputs, catalog, config)
     return result
@@ -86,16 +90,12 @@ def _measure(
     labels: dict[int, str],
     partition_size: int,
     cache: PartitionCache | None,
+    change_tif: Path | None = None,
 ) -> ZonalResult:
     years = (config.years.base, config.years.target)
     landuse = inputs.landuse
     change_map = config.outputs.landuse_change
     if isinstance(landuse, Rasters):
-        if change_map:
-            log.warning(
-                "outputs.landuse_change: not yet made from raster land use; the layer "
-                "landuse_change is not written (the transfer matrix is)"
-            )
         return raster_zonal_areas(
             inputs.counties,
             landuse.paths,
@@ -105,6 +105,9 @@ def _measure(
             cache_dir=cache.folder / "rasters" if cache else None,
             raster_crs=landuse.crs,
             legends=catalog.legends(),
+            change_map=change_map,
+            change_tif=change_tif if change_map else None,
+            landuse_layers=config.outputs.landuse,
         )
     if isinstance(landuse, Spilled):
         return tiled_zonal_areas(

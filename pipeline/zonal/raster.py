@@ -105,6 +105,14 @@ from pipeline.ingest.pixels import Slots, class_lut, small_codes
 from pipeline.runtime.atomic import replacing
 from pipeline.runtime.engine import Engine
 from pipeline.settings.legends import Legend, load_legend
+from pipeline.zonal.raster_pieces import (
+    PieceSource,
+    change_pairs,
+    change_values,
+    class_pairs,
+    clipped_layer,
+    raster_pieces,
+)
 from pipeline.zonal.vector import ZonalResult, add_residuals, sum_parts
 
 __all__ = ["check_raster_values", "raster_zonal_areas"]
@@ -132,6 +140,10 @@ def raster_zonal_areas(
     cache_dir: Path | None = None,
     raster_crs: dict[int, str] | None = None,
     legends: dict[int, Legend] | None = None,
+    *,
+    change_map: bool = False,
+    change_tif: Path | None = None,
+    landuse_layers: bool = False,
 ) -> ZonalResult:
     """Per-county, per-class areas for every year, and optionally the transfer matrix, from
     categorical rasters (pixel value = RESDC code).
@@ -148,6 +160,11 @@ def raster_zonal_areas(
     codes as themselves). Cell areas: :func:`~pipeline.geom.cell_area.cell_areas` (the
     ``notes`` of the result say how they were obtained, per year).
     Returns :class:`~pipeline.zonal.ZonalResult`, areas in hm², sorted, as the vector path does.
+
+    ``change_map``: also the polygons of the changed pieces (:attr:`ZonalResult.changes`; needs
+    ``transitions``) and, with ``change_tif``, the change GeoTIFF there; ``landuse_layers``: also
+    each year's land use as pieces (:attr:`ZonalResult.landuse`). See
+    :mod:`pipeline.zonal.raster_pieces`.
     """
     if border not in ("center", "exact"):
         raise InputError(f"raster_border must be 'center' or 'exact', not {border!r}", "config")
@@ -192,6 +209,8 @@ def raster_zonal_areas(
     trans: list[tuple] = []
     notes: list[str] = []
     reprojected: dict[str, np.ndarray] = {}
+    changes = None
+    layers: dict[int, gpd.GeoDataFrame] = {}
     with _cache_folder(cache_dir) as folder:
         for pass_years in passes:
             grid = grids[pass_years[0]]
@@ -224,12 +243,95 @@ def raster_zonal_areas(
             a, t = _to_rows(total, frac, pass_years, slots, len(ids), px)
             areas += a
             trans += t
+            if change_map or landuse_layers:
+                t2 = time.perf_counter()
+                src = PieceSource(
+                    tuple((str(grids[y].path), grids[y].nodata) for y in pass_years),
+                    tuple(class_lut(grids[y], legends[y], slots) for y in pass_years),
+                    small_codes, str(zones), _rings(geoms, grid) if border == "exact" else [],
+                    slots.n, cells, _bands(grid, block_size),
+                )  # fmt: skip
+                if change_map and len(pass_years) == 2:
+                    changes = _change_layer(src, slots, pass_years, legends, grids, counties,
+                                            engine, change_tif)  # fmt: skip
+                if landuse_layers:
+                    for k, y in enumerate(pass_years):
+                        layers[y] = _landuse_layer(src, slots, k, y, grid, counties, engine)
+                log.info("raster pieces %s: %.1f s", "/".join(map(str, pass_years)),
+                         time.perf_counter() - t2)  # fmt: skip
     class_areas = sum_parts([areas], ids, ["year", "class_code"], "class_areas")
     result = None
     if transitions:
         result = sum_parts([trans], ids, ["from_code", "to_code"], "transitions")
         result = add_residuals(result, class_areas, *transitions)
-    return ZonalResult(class_areas, result, tuple(sorted(notes)))
+    return ZonalResult(class_areas, result, tuple(sorted(notes)), changes, layers or None)
+
+
+def _change_layer(
+    src: PieceSource,
+    slots: Slots,
+    years: tuple[int, ...],
+    legends: dict[int, Legend],
+    grids: dict[int, Grid],
+    counties: gpd.GeoDataFrame,
+    engine: Engine,
+    tif: Path | None,
+) -> gpd.GeoDataFrame:
+    """The change map's pieces (zonal codes; :func:`~pipeline.zonal.labels.in_legend_codes`
+    turns them into the legends'), and the change GeoTIFF at ``tif``."""
+    pairs = change_pairs(slots.codes[0], slots.codes[1], slots.n)
+    values = None
+    if tif is not None:
+        legend_codes = [legends[y].from_internal(slots.codes[k]) for k, y in enumerate(years)]
+        where = " / ".join(f"landuse {y} ({grids[y].path})" for y in years)
+        values = change_values(*legend_codes, pairs, where)
+    grid = grids[years[0]]
+    profile = {"crs": rasterio.crs.CRS.from_wkt(grid.crs.to_wkt()), "transform": grid.transform,
+               "width": grid.width, "height": grid.height}  # fmt: skip
+    pos, key, m2, geoms = raster_pieces(src, pairs, engine, values, tif, profile)
+    sa, sb = np.divmod(key - 1, slots.n)
+    layer = clipped_layer(pos, geoms, grid.crs, counties, {
+        "from_code": slots.codes[0][sa], "to_code": slots.codes[1][sb], "area_ha": m2 / 1e4,
+    })  # fmt: skip
+    return _sorted(layer, ["county_id", "from_code", "to_code", "area_ha"])
+
+
+def _landuse_layer(
+    src: PieceSource,
+    slots: Slots,
+    k: int,
+    year: int,
+    grid: Grid,
+    counties: gpd.GeoDataFrame,
+    engine: Engine,
+) -> gpd.GeoDataFrame:
+    """Year ``year``'s land use (the k-th raster of the pass) as pieces: county_id, year,
+    class_code (zonal numbers), area_ha."""
+    one = PieceSource(src.sources[k : k + 1], src.luts[k : k + 1], src.small, src.zones,
+                      src.rings, src.n_slots, src.cells, src.bands)  # fmt: skip
+    pos, key, m2, geoms = raster_pieces(one, class_pairs(slots.codes[k], slots.n), engine)
+    layer = clipped_layer(pos, geoms, grid.crs, counties, {
+        "class_code": slots.codes[k][key - 1], "area_ha": m2 / 1e4,
+    })  # fmt: skip
+    return _sorted(layer, ["county_id", "class_code", "area_ha"])
+
+
+def _sorted(layer: gpd.GeoDataFrame, keys: list[str]) -> gpd.GeoDataFrame:
+    order = np.lexsort([layer[k].to_numpy() for k in reversed(keys)])
+    return layer.iloc[order].reset_index(drop=True)
+
+
+def _bands(grid: Grid, block_size: int) -> list[list[tuple[int, int, int, int]]]:
+    """The read windows (row, column, height, width) of each band of blocks, aligned to the
+    file's tiles so that no tile is decompressed twice."""
+    th, tw = grid.tile
+    bh = max(th, (block_size // th) * th) if th < grid.height else block_size
+    bw = max(tw, (block_size // tw) * tw) if tw < grid.width else block_size
+    return [
+        [(r0, c0, min(bh, grid.height - r0), min(bw, grid.width - c0))
+         for c0 in range(0, grid.width, bw)]
+        for r0 in range(0, grid.height, bh)
+    ]  # fmt: skip
 
 
 def _counties_on_grid(counties: gpd.GeoDataFrame, grid: Grid) -> np.ndarray:
@@ -482,17 +584,12 @@ def _histogram(
     n_zones = len(geoms) + 1
     size = n_zones * slots.n * slots.n
     weighted = cells if cells.method != "equal-area" else None
-    # windows aligned to the file's tiles, so that no tile is decompressed twice
-    th, tw = grid.tile
-    bh = max(th, (block_size // th) * th) if th < grid.height else block_size
-    bw = max(tw, (block_size // tw) * tw) if tw < grid.width else block_size
     rings = _rings(geoms, grid) if border == "exact" else []
     sources = tuple((str(g.path), g.nodata) for g in grids)
     luts = tuple(class_lut(g, leg, slots) for g, leg in zip(grids, legends))
     tasks = []
-    for r0 in range(0, grid.height, bh):
-        h = min(bh, grid.height - r0)
-        windows = [(r0, c0, h, min(bw, grid.width - c0)) for c0 in range(0, grid.width, bw)]
+    for windows in _bands(grid, block_size):
+        r0, h = windows[0][0], windows[0][2]
         band = [g for g in rings if g.bbox[0] < r0 + h and g.bbox[2] > r0]
         tasks.append((sources, luts, str(zones), windows, size, band, slots.n, weighted))
     with rasterio.Env(GDAL_CACHEMAX=READ_CACHE_BYTES):  # local threads share this process's cache

@@ -61,6 +61,9 @@ class ZonalResult:
     #: the change map: county_id, from_code, to_code, area_ha and the piece's polygon, one row per
     #: piece of a county whose class changed (the pieces the transfer matrix measures)
     changes: gpd.GeoDataFrame | None = None
+    #: each year's land use clipped to the counties (``outputs: {landuse: true}``): year →
+    #: county_id, class_code, area_ha and the piece's polygon (the pieces the class areas measure)
+    landuse: dict[int, gpd.GeoDataFrame] | None = None
 
 
 def zonal_areas(
