@@ -150,3 +150,74 @@ def test_a_resumed_run_gives_the_same_map_from_its_cache(tmp_path):
     b = pyogrio.read_dataframe(again, layer="landuse_change")
     assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
     assert all(shapely.equals(x, y) for x, y in zip(a.geometry, b.geometry))
+
+
+def _check_landuse_layers(gpkg, years=(2010, 2018)):
+    """Per county and class, Σ area_ha of landuse_<year> = class_areas (to 1e-9); each piece
+    inside its county."""
+    ca = pyogrio.read_dataframe(gpkg, layer="class_areas", read_geometry=False)
+    cv = pyogrio.read_dataframe(gpkg, layer="county_vouchers")
+    layers = {}
+    for year in years:
+        lu = pyogrio.read_dataframe(gpkg, layer=f"landuse_{year}")
+        assert list(lu.columns) == [
+            "county_id",
+            "class_code",
+            "class_group",
+            "area_ha",
+            "legend",
+            "geometry",
+        ]
+        want = ca[ca["year"] == year].groupby(["county_id", "class_code"])["area_ha"].sum()
+        have = lu.groupby(["county_id", "class_code"])["area_ha"].sum().reindex(want.index)
+        np.testing.assert_allclose(have, want, rtol=0, atol=1e-9)
+        county = cv.set_index("county_id").geometry.reindex(lu["county_id"]).buffer(1e-6).values
+        assert shapely.covers(county, lu.geometry.values).all()
+        layers[year] = lu
+    return layers
+
+
+def test_landuse_layers_of_the_two_county_case(tmp_path):
+    gpkg = _run(tmp_path, landuse_layers=True)
+    lu = _check_landuse_layers(gpkg)
+    # 2018: 甲县 forest [0,10]×[0,2.5] km = 2,500 ha, urban [0,10]×[2.5,5] = 2,500 ha, cropland
+    # [0,10]×[5,10] = 5,000 ha; 乙县 reservoir 2,500, grass 2,500, cropland 5,000 (the cropland
+    # polygon runs on past 乙县 to 25 km: its piece is clipped at 20 km)
+    got = {(r.county_id, r.class_code): r.area_ha for r in lu[2018].itertuples()}
+    assert got == pytest.approx({("110101", 12): 5000.0, ("110101", 21): 2500.0,
+                                 ("110101", 51): 2500.0, ("130102", 12): 5000.0,
+                                 ("130102", 31): 2500.0, ("130102", 43): 2500.0})  # fmt: skip
+    crop = lu[2018].query("county_id == '130102' and class_code == 12").geometry.iloc[0]
+    assert shapely.equals(crop, box_km(10, 5, 20, 10))
+    assert set(lu[2010]["legend"]) == {"resdc"}
+    assert set(lu[2018]["class_group"]) == {"cropland", "forest", "built-up", "grassland", "water"}
+    # styled by group, with aliases naming the year
+    with sqlite3.connect(gpkg) as con:
+        qml, name = con.execute(
+            "SELECT styleQML, styleName FROM layer_styles WHERE f_table_name='landuse_2018' "
+            "AND useAsDefault"
+        ).fetchone()
+    assert name == "2018年土地利用 (默认)"
+    root = ET.fromstring(qml.split("\n", 1)[1])
+    renderer = root.find("renderer-v2")
+    assert renderer.get("type") == "categorizedSymbol" and renderer.get("attr") == "class_group"
+    aliases = {a.get("field"): a.get("name") for a in root.find("aliases")}
+    assert aliases["class_code"] == "2018年土地利用类型代码"
+
+
+def test_landuse_layers_tiled_equal_untiled(tmp_path):
+    # polygons crossing the county border, split and partly kept (as in the tiles test above)
+    landuse = {
+        2010: [(21, (0, 0, 12, 6)), (31, (12, 0, 20, 6)), (12, (0, 6, 20, 10))],
+        2018: [(21, (0, 0, 4, 6)), (51, (4, 0, 16, 3)), (43, (4, 3, 16, 6)),
+               (31, (16, 0, 20, 6)), (12, (0, 6, 20, 10))],
+    }  # fmt: skip
+    whole = _run(tmp_path / "whole", landuse=landuse, landuse_layers=True, partition_size=1)
+    tiled = _run(tmp_path / "tiled", landuse=landuse, landuse_layers=True, partition_size=1,
+                 tiles=2)  # fmt: skip
+    for year in (2010, 2018):
+        a = pyogrio.read_dataframe(whole, layer=f"landuse_{year}")
+        b = pyogrio.read_dataframe(tiled, layer=f"landuse_{year}")
+        pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
+        assert shapely.equals(a.geometry.values, b.geometry.values).all()
+    _check_landuse_layers(tiled)

@@ -243,7 +243,14 @@ def test_run_writes_tif_style_and_layers(tmp_path):
     layers = set(pyogrio.list_layers(gpkg)[:, 0])
     assert {"landuse_2010", "landuse_2018"} <= layers
     l18 = pyogrio.read_dataframe(gpkg, layer="landuse_2018")
-    assert list(l18.columns) == ["county_id", "class_code", "area_ha", "legend", "geometry"]
+    assert list(l18.columns) == [
+        "county_id",
+        "class_code",
+        "class_group",
+        "area_ha",
+        "legend",
+        "geometry",
+    ]
     ca = pyogrio.read_dataframe(gpkg, layer="class_areas", read_geometry=False)
     want = ca[ca["year"] == 2018].groupby(["county_id", "class_code"])["area_ha"].sum()
     have = l18.groupby(["county_id", "class_code"])["area_ha"].sum()
@@ -277,6 +284,7 @@ def test_demo_raster_sums_per_county(tmp_path_factory, border):
                              landuse_layers=True, block_size=256)  # fmt: skip
     assert len(res.changes) > 100
     _check_sums(res)
+
     # ΔM per county from the pieces equals M_t − M_0 of the class areas, for any k with k(0) = 0
     # (here k = 0.013 · code): the pieces plus the rows with no data on one side (no piece)
     def k(codes: pd.Series) -> pd.Series:
@@ -289,7 +297,9 @@ def test_demo_raster_sums_per_county(tmp_path_factory, border):
     flow = (ch["area_ha"] * (k(ch["to_code"]) - k(ch["from_code"]))).groupby(ch["county_id"]).sum()
     t = res.transitions
     nd = t[(t["from_code"] == 0) | (t["to_code"] == 0)]
-    nd_flow = (nd["area_ha"] * (k(nd["to_code"]) - k(nd["from_code"]))).groupby(nd["county_id"]).sum()
+    nd_flow = (
+        (nd["area_ha"] * (k(nd["to_code"]) - k(nd["from_code"]))).groupby(nd["county_id"]).sum()
+    )
     total = flow.reindex(dm.index, fill_value=0.0) + nd_flow.reindex(dm.index, fill_value=0.0)
     np.testing.assert_allclose(total, dm, rtol=0, atol=1e-9)
     geoms = counties.set_index("county_id").geometry

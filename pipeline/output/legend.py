@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -17,7 +18,6 @@ from pipeline.numbers import legend_bound
 
 __all__ = [
     "FIELDS",
-    "GROUP_COLOURS",
     "LAYER_TITLES",
     "STYLES_DIR",
     "class_labels",
@@ -25,22 +25,12 @@ __all__ = [
     "diverging_bounds",
     "field_aliases",
     "fill_years",
+    "landuse_year",
+    "layer_title",
     "qml_colours",
     "round_sig",
     "sequential_bounds",
 ]
-
-#: colour of each land-use group on maps of land-use classes (the usual colours of Chinese land-use
-#: maps: cropland yellow, forest dark green, grassland light green, water blue, built-up red,
-#: unused land grey-brown)
-GROUP_COLOURS = {
-    "cropland": "#f2d85a",
-    "forest": "#2e7d32",
-    "grassland": "#9ccc65",
-    "water": "#3d8fd6",
-    "built-up": "#d73027",
-    "unused": "#bfa98a",
-}
 
 #: the QML templates of the styles
 STYLES_DIR = Path(__file__).with_name("styles")
@@ -134,6 +124,16 @@ FIELDS: dict[str, dict[str, tuple[str, str]]] = {
         "to_group": ("{t}年一级类", "Group of to_code"),
         "from_legend": ("{b}年图例", "Legend of the base year {b}"),
         "to_legend": ("{t}年图例", "Legend of the target year {t}"),
+    },
+    "landuse_<year>": {  # landuse_2010, landuse_2018, … (outputs: {landuse: true})
+        "county_id": ("县级行政区代码", "County code (adcode, text)"),
+        "class_code": ("{y}年土地利用类型代码", "Land-use code in {y} (the year's legend)"),
+        "class_group": (
+            "{y}年一级类",
+            "Group of class_code (cropland, forest, grassland, water, built-up, unused)",
+        ),
+        "area_ha": ("面积 (hm²)", "Area of the piece, hm² (as class_areas measures it)"),
+        "legend": ("图例", "Legend of the year's land-use map (resdc, sandiao, clcd, … or a file)"),
     },
     "landuse_change": {
         "county_id": ("县级行政区代码", "County code (adcode, text)"),
@@ -285,9 +285,28 @@ def fill_years(text: str, years: tuple[int, int] | None) -> str:
 
 
 def field_aliases(table: str, columns: list[str], years) -> dict[str, tuple[str, str]]:
-    known = FIELDS.get(table, {})
+    year = landuse_year(table)
+    known = FIELDS.get(table if year is None else "landuse_<year>", {})
     return {
-        c: (fill_years(known[c][0], years), fill_years(known[c][1], years))
+        c: (_fill(known[c][0], years, year), _fill(known[c][1], years, year))
         for c in columns
         if c in known
     }
+
+
+def landuse_year(table: str) -> str | None:
+    """The year of a layer ``landuse_<year>`` (each year's land use), else None."""
+    m = re.fullmatch(r"landuse_(\d{4})", table)
+    return m.group(1) if m else None
+
+
+def layer_title(table: str) -> str:
+    """The name of a layer in the QGIS project: its title, else its table name."""
+    year = landuse_year(table)
+    if year is not None:
+        return f"{year}年土地利用 {table}"
+    return LAYER_TITLES.get(table, table)
+
+
+def _fill(text: str, years, year: str | None) -> str:
+    return fill_years(text.replace("{y}", year) if year else text, years)

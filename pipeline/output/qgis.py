@@ -37,11 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.output.legend import (
-    LAYER_TITLES,
     STYLES_DIR,
     classes,
     field_aliases,
     fill_years,
+    landuse_year,
+    layer_title,
 )
 from pipeline.runtime.atomic import final_name
 
@@ -125,6 +126,14 @@ STYLES: tuple[_Style, ...] = (
         "diverging",
         ("sf_change_ha",),
         ("减少", "基本不变", "增加"),
+    ),
+    _Style(
+        "landuse_<year>",  # every layer landuse_2010, landuse_2018, … (outputs: {landuse: true})
+        "landuse_year.qml",
+        "{y}年土地利用 (默认)",
+        "Land use of {y} clipped to the counties, by group (class_group): cropland yellow, "
+        "forest dark green, grassland light green, water blue, built-up red, unused grey-brown",
+        True,
     ),
     _Style(
         "trades",
@@ -355,7 +364,7 @@ def build_styles(con: sqlite3.Connection, layers: dict[str, _Layer], years):
     out: list[tuple[_Style, ET.Element]] = []
     styled = set()
     class_values = _class_values(con, layers)
-    for spec in STYLES:
+    for spec in _for_layers(STYLES, layers):
         layer = layers.get(spec.table)
         if layer is None or not layer.geom_column:
             continue
@@ -394,8 +403,23 @@ def build_styles(con: sqlite3.Connection, layers: dict[str, _Layer], years):
             )
         root = ET.parse(STYLES_DIR / qml).getroot()
         _set_aliases(root, layer, years)
-        title = LAYER_TITLES.get(layer.table, layer.table)
+        title = layer_title(layer.table)
         out.append((_Style(layer.table, qml, title, f"Default style of {layer.table}", True), root))
+    return out
+
+
+def _for_layers(specs: tuple[_Style, ...], layers: dict[str, _Layer]) -> list[_Style]:
+    """The styles, the one of ``landuse_<year>`` once for every such layer (year filled in)."""
+    out = []
+    for spec in specs:
+        if spec.table != "landuse_<year>":
+            out.append(spec)
+            continue
+        for table in sorted(layers):
+            year = landuse_year(table)
+            if year is not None:
+                out.append(replace(spec, table=table, name=spec.name.replace("{y}", year),
+                                   description=spec.description.replace("{y}", year)))  # fmt: skip
     return out
 
 
@@ -519,7 +543,7 @@ def _project_qgs(con, layers: dict[str, _Layer], styles, gpkg_name: str, years) 
             parent, "layer-tree-layer", expanded="1" if lyr.kind != "table" else "0",
             providerKey="ogr", checked="Qt::Checked" if checked else "Qt::Unchecked",
             id=_layer_id(lyr.table), source=source(lyr),
-            name=LAYER_TITLES.get(lyr.table, lyr.table), legend_exp="",
+            name=layer_title(lyr.table), legend_exp="",
         )  # fmt: skip
         ET.SubElement(el, "customproperties")
 
@@ -564,7 +588,7 @@ def _project_qgs(con, layers: dict[str, _Layer], styles, gpkg_name: str, years) 
             ml.append(_extent_element("extent", lyr.extent))
         ET.SubElement(ml, "id").text = _layer_id(lyr.table)
         ET.SubElement(ml, "datasource").text = source(lyr)
-        ET.SubElement(ml, "layername").text = LAYER_TITLES.get(lyr.table, lyr.table)
+        ET.SubElement(ml, "layername").text = layer_title(lyr.table)
         if lyr.kind != "table":
             ET.SubElement(ml, "srs").append(_srs_element(con, lyr.srs_id))
         ET.SubElement(ml, "provider", encoding="UTF-8").text = "ogr"

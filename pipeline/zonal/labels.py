@@ -9,7 +9,8 @@ output tables carry about legends:
 - ``transitions``: ``from_group, to_group`` (the classes' groups: cropland, forest, …; "no data"
   where a side is missing), and ``from_legend, to_legend`` when the two years' legends differ;
 - ``changes`` (the change map): its codes only;
-- ``landuse`` (each year's land use clipped to the counties): its codes, and ``legend``.
+- ``landuse`` (each year's land use clipped to the counties): its codes, ``class_group`` (the
+  class's group) after them and ``legend``.
 
 Codes are written as text in a table where any year's legend has text codes (a numeric legend's
 codes then as their decimal text, "21"), so that one column holds one type.
@@ -87,9 +88,11 @@ def in_legend_codes(
         layers = {}
         for year, layer in result.landuse.items():
             layer = layer.copy()
-            layer["class_code"] = column(codes(layer["class_code"], legends[year]),
-                                         layer["class_code"])  # fmt: skip
-            layer["legend"] = legends[year].tag
+            legend = legends[year]
+            groups = [_group(legend, c) for c in legend.from_internal(layer["class_code"])]
+            layer["class_code"] = column(codes(layer["class_code"], legend), layer["class_code"])
+            layer.insert(2, "class_group", groups)
+            layer["legend"] = legend.tag
             layers[year] = layer
     return ZonalResult(ca, tr, result.notes, ch, layers)
 

@@ -121,6 +121,7 @@ def _measure(
             partition_size,
             cache,
             change_map=change_map,
+            landuse_layers=config.outputs.landuse,
         )
     frames, identical, trees = check_overlaps(
         inputs.counties,
@@ -140,6 +141,7 @@ def _measure(
         identical=identical,
         trees=trees,
         change_map=change_map,
+        landuse_layers=config.outputs.landuse,
     )
 
 

@@ -334,7 +334,21 @@ def _polygon(rings: list) -> shapely.Polygon:
 
 @numba.njit(nogil=True, cache=True)
 def _block_keys(
-    z, a, lut_a, off_a, b, lut_b, off_b, pairs, values, use_values, partial, key, use_key, whole, tif
+    z,
+    a,
+    lut_a,
+    off_a,
+    b,
+    lut_b,
+    off_b,
+    pairs,
+    values,
+    use_values,
+    partial,
+    key,
+    use_key,
+    whole,
+    tif,
 ):  # pragma: no cover
     """Per pixel: key = pairs[slot_a, slot_b] (with ``use_key``); whole = zone · (S² + 1) + key where the pixel
     counts whole for the county of the county grid (zone > 0, not cut by a boundary), else 0;

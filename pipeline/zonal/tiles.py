@@ -156,12 +156,14 @@ def tiled_zonal_areas(
     cache: PartitionCache | None = None,
     check_only: bool = False,
     change_map: bool = False,
+    landuse_layers: bool = False,
 ) -> ZonalResult | None:
     """The overlap check and :func:`~pipeline.zonal.vector.zonal_areas`, tile by tile (see the module
     text), in the tiles of ``plan`` (:func:`tile_plan`) — fewer if the polygons actually kept
     (a smaller study area keeps fewer) need fewer under its memory limit than the files' feature
     counts said. ``check_only``: the overlap check alone (``ecovoucher validate``), returning
-    None; ``change_map``: as for :func:`~pipeline.zonal.vector.zonal_areas`."""
+    None; ``change_map``, ``landuse_layers``: as for
+    :func:`~pipeline.zonal.vector.zonal_areas`."""
     give_back_memory()  # what streaming the land use to disk freed
     n_tiles = plan.n
     if plan.limit:
@@ -209,6 +211,7 @@ def tiled_zonal_areas(
                 trees,
                 desc=f"zonal areas, tile {t + 1}/{len(runs)}",
                 change_map=change_map,
+                landuse_layers=landuse_layers,
             )
         del landuse, rings, identical, trees
         give_back_memory()

@@ -76,9 +76,11 @@ def zonal_areas(
     identical: dict[int, np.ndarray] | None = None,
     trees: dict[int, shapely.STRtree] | None = None,
     change_map: bool = False,
+    landuse_layers: bool = False,
 ) -> ZonalResult:
     """Per-county, per-class areas for every year, and optionally the transfer matrix (and with
-    ``change_map`` the polygons of every changed piece, :attr:`ZonalResult.changes`).
+    ``change_map`` the polygons of every changed piece, :attr:`ZonalResult.changes`; with
+    ``landuse_layers`` every year's pieces, :attr:`ZonalResult.landuse`).
 
     ``counties``: ``county_id`` and polygons; ``landuse``: year → ``class_code`` and polygons, all in
     one equal-area CRS (metres); ``transitions``: (base, target) years for the transfer matrix.
@@ -93,7 +95,7 @@ def zonal_areas(
     groups = partitions(counties, partition_size)
     parts = zonal_parts(
         counties, groups, landuse, engine, transitions, cache, identical, trees,
-        change_map=change_map,
+        change_map=change_map, landuse_layers=landuse_layers,
     )  # fmt: skip
     return summed(parts, counties, transitions)
 
@@ -115,6 +117,7 @@ def zonal_parts(
     trees: dict[int, shapely.STRtree] | None = None,
     desc: str = "zonal areas",
     change_map: bool = False,
+    landuse_layers: bool = False,
 ) -> list[dict[str, list[tuple]]]:
     """The zonal tasks of the counties at ``groups`` (see :func:`partitions`), run on the engine:
     each task's per-county sums, for :func:`summed`. ``landuse`` must hold every polygon whose
@@ -162,10 +165,11 @@ def zonal_parts(
                     continue
                 at = np.minimum(np.searchsorted(cands[first], m), len(cands[first]) - 1)
                 matches[y] = np.where((m >= 0) & (cands[first][at] == m), at, -1)
-            key = [*years, transitions, *(["changes"] if change_map else []), *ids[positions]]
+            key = [*years, transitions, *(["changes"] if change_map else []),
+                   *(["landuse"] if landuse_layers else []), *ids[positions]]  # fmt: skip
             path = cache.path("zonal", key) if cache else None
             return (path, _partition_task, positions, c_geoms, per_year, transitions, matches,
-                    change_map)  # fmt: skip
+                    change_map, landuse_layers)  # fmt: skip
 
         tasks = list(pool.map(task, groups))
     return engine.map(cached, tasks, desc=desc)
@@ -187,35 +191,51 @@ def summed(
         trans = add_residuals(trans, class_areas, *transitions)
     changes = None
     if any("changes" in p for p in parts):
-        changes = _change_pieces(
-            [t for p in parts for t in p.get("changes", [])], ids, counties.crs
-        )
-    return ZonalResult(class_areas, trans, changes=changes)
+        changes = _piece_layer(
+            [t for p in parts for t in p.get("changes", [])], ids, counties.crs,
+            ["from_code", "to_code"],
+        )  # fmt: skip
+    landuse = None
+    if any("landuse" in p for p in parts):
+        rows = [t for p in parts for t in p.get("landuse", [])]
+        landuse = {}
+        for y in sorted({t[0] for t in rows}):
+            mine = [t[1:] for t in rows if t[0] == y]
+            landuse[int(y)] = _piece_layer(mine, ids, counties.crs, ["class_code"])
+    return ZonalResult(class_areas, trans, changes=changes, landuse=landuse)
 
 
-def _change_pieces(parts: list[tuple], county_ids: np.ndarray, crs) -> gpd.GeoDataFrame:
-    """The tasks' changed pieces (county position, from, to, area m², and the polygons as WKB:
-    bytes and where each ends) as one layer."""
-    pos, frm, to, area = (
-        np.concatenate([t[i] for t in parts]) if parts else np.array([]) for i in range(4)
-    )
+def _piece_layer(
+    parts: list[tuple], county_ids: np.ndarray, crs, codes: list[str]
+) -> gpd.GeoDataFrame:
+    """The tasks' pieces (county position, the code column(s) ``codes``, area m², and the
+    polygons as WKB: bytes and where each ends) as one layer, sorted by county, codes, area."""
+    n = len(codes)
+    cols = [np.concatenate([t[i] for t in parts]) if parts else np.array([]) for i in range(n + 2)]
     geom = [
-        shapely.from_wkb(t[4][start:end].tobytes())
+        shapely.from_wkb(t[n + 2][start:end].tobytes())
         for t in parts
-        for start, end in zip(np.r_[0, t[5][:-1]], t[5])
+        for start, end in zip(np.r_[0, t[n + 3][:-1]], t[n + 3])
     ]
     out = gpd.GeoDataFrame(
         {
-            "county_id": county_ids[pos.astype(np.int64)],
-            "from_code": frm.astype(np.int64),
-            "to_code": to.astype(np.int64),
-            "area_ha": area.astype(float) / 1e4,  # 1 ha = 10,000 m²
+            "county_id": county_ids[cols[0].astype(np.int64)],
+            **{name: col.astype(np.int64) for name, col in zip(codes, cols[1 : n + 1])},
+            "area_ha": cols[n + 1].astype(float) / 1e4,  # 1 ha = 10,000 m²
         },
         geometry=gpd.GeoSeries(geom, crs=crs).values,
         crs=crs,
     )
-    order = np.lexsort((out["area_ha"], out["to_code"], out["from_code"], out["county_id"]))
+    keys = ["county_id", *codes, "area_ha"]
+    order = np.lexsort([out[k].to_numpy() for k in reversed(keys)])
     return out.iloc[order].reset_index(drop=True)
+
+
+def _wkb(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Polygons as WKB bytes and where each ends (the resume cache holds numbers only)."""
+    wkb = shapely.to_wkb(geoms)
+    ends = np.cumsum([len(b) for b in wkb], dtype=np.int64)
+    return np.frombuffer(b"".join(wkb), dtype=np.uint8), ends
 
 
 def spatial_groups(counties: gpd.GeoDataFrame, n_parts: int) -> list[np.ndarray]:
@@ -231,9 +251,11 @@ def _partition_task(
     transitions: tuple[int, int] | None,
     matches: dict[int, np.ndarray],
     change_map: bool = False,
+    landuse_layers: bool = False,
 ) -> dict[str, list[tuple]]:
     """Areas (and transitions) of one partition; county indices are returned as ``positions``.
-    ``change_map``: also the polygon of every piece whose class changed (``"changes"``).
+    ``change_map``: also the polygon of every piece whose class changed (``"changes"``);
+    ``landuse_layers``: also every year's pieces with their areas (``"landuse"``).
 
     The first year is overlaid in full. A later year's polygon that is identical to a first-year
     polygon (``matches[year]``, indices among this task's first-year polygons, −1 for none) takes
@@ -253,15 +275,22 @@ def _partition_task(
         if change_map:  # an identical polygon whose class changed is on the change map
             same &= per_year[transitions[1]][1] == per_year[first][1][np.maximum(m, 0)]
         need_piece[m[same]] = False
+    if landuse_layers:  # every piece of every year is drawn
+        need_piece = np.ones(len(per_year[first][0]), dtype=bool)
     overlays = {first: _overlay(per_year[first][0], grid, need_piece)}
     for year in years[1:]:
-        overlays[year] = _overlay_changed(per_year[year][0], grid, overlays[first], matches[year])
+        overlays[year] = _overlay_changed(
+            per_year[year][0], grid, overlays[first], matches[year], landuse_layers
+        )
     areas = []
     for year in years:
         c, lu, area, _ = overlays[year]
         areas.append((positions[c], np.full(len(c), year), per_year[year][1][lu], area))
     # each county is whole in this task: its sums are final here (and the same in any partition)
     out: dict[str, list[tuple]] = {"areas": [_reduce(areas)]}
+    if landuse_layers:  # the pieces the class areas sum, as they are
+        out["landuse"] = [(year, positions[overlays[year][0]], per_year[year][1][overlays[year][1]],
+                           overlays[year][2], *_wkb(overlays[year][3])) for year in years]  # fmt: skip
     if transitions:
         base, target = transitions
         if base != first:  # the base year must be the overlay every other year is matched to
@@ -272,10 +301,8 @@ def _partition_task(
         out["transitions"] = [_reduce([(positions[c], frm, to, area)])]
         if change_map:  # polygons as WKB bytes: the resume cache holds numbers only
             rows, pieces = changed
-            wkb = shapely.to_wkb(pieces)
-            ends = np.cumsum([len(b) for b in wkb], dtype=np.int64)
-            data = np.frombuffer(b"".join(wkb), dtype=np.uint8)
-            out["changes"] = [(positions[c[rows]], frm[rows], to[rows], area[rows], data, ends)]
+            out["changes"] = [(positions[c[rows]], frm[rows], to[rows], area[rows],
+                               *_wkb(pieces))]  # fmt: skip
     return out
 
 
@@ -284,10 +311,12 @@ def _overlay_changed(
     grid: tuple[np.ndarray, np.ndarray],
     first: tuple[np.ndarray, ...],
     match: np.ndarray,
+    all_pieces: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_overlay` of a later year, reusing the first year's pieces of identical polygons.
 
-    ``match[i]`` is the first-year polygon identical to this year's polygon ``i``, or −1.
+    ``match[i]`` is the first-year polygon identical to this year's polygon ``i``, or −1;
+    ``all_pieces``: build the piece of every changed polygon too (else only their areas).
     """
     c0, l0, a0, p0 = first
     same = np.flatnonzero(match >= 0)
@@ -299,7 +328,9 @@ def _overlay_changed(
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     rows = order[np.repeat(lo, counts) + offsets]
     changed = np.flatnonzero(match < 0)
-    c1, l1, a1, p1 = _overlay(lu_geoms[changed], grid)
+    c1, l1, a1, p1 = _overlay(
+        lu_geoms[changed], grid, np.ones(len(changed), dtype=bool) if all_pieces else None
+    )
     return (
         np.concatenate([c0[rows], c1]),
         np.concatenate([np.repeat(same, counts), changed[l1]]),
