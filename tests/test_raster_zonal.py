@@ -352,6 +352,25 @@ def test_cached_county_grid_is_reused(tmp_path):
     assert len(list(cache.glob("zones-*.tif"))) == 2  # other geometries, another key
 
 
+def test_cached_county_grid_is_checked_before_use(tmp_path, caplog):
+    # a cached county grid whose bytes changed (here: every county id set to county 1) is not
+    # used: its sha256 no longer matches the one written beside it, so it is burned again and
+    # the areas are those of a fresh run; a grid without its checksum is burned again too
+    counties, rasters = _random_case(tmp_path)
+    cache = tmp_path / "cache"
+    first = raster_zonal_areas(counties, rasters, SERIAL, cache_dir=cache)
+    (zones,) = cache.glob("zones-*.tif")
+    with rasterio.open(zones, "r+") as dst:
+        arr = dst.read(1)
+        dst.write(np.where(arr > 0, 1, 0).astype(arr.dtype), 1)
+    again = raster_zonal_areas(counties, rasters, SERIAL, cache_dir=cache)
+    assert "checksum does not match" in caplog.text
+    pd.testing.assert_frame_equal(first.class_areas, again.class_areas, check_exact=True)
+    zones.with_name(zones.name + ".sha256").unlink()
+    raster_zonal_areas(counties, rasters, SERIAL, cache_dir=cache)
+    assert "no checksum beside it" in caplog.text
+
+
 def _polygonize(tif: Path) -> gpd.GeoDataFrame:
     """The raster as pixel-exact polygons (no-data pixels left out)."""
     with rasterio.open(tif) as src:

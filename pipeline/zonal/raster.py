@@ -14,8 +14,9 @@ Pipeline
     2. The county polygons are burned onto the grid once (``rasterio.features.rasterize``,
        pixel-centre rule, value = county position + 1, 0 = no county) in 4096-px tiles and cached
        as a GeoTIFF in ``cache_dir``, named by a hash of the county geometries (WKB, in the grid's
-       CRS, in order) and of the grid (CRS, transform, shape); a later run with the same counties
-       and grid reads it back.
+       CRS, in order) and of the grid (CRS, transform, shape), with the sha256 of the file beside
+       it (``.tif.sha256``); a later run with the same counties and grid reads it back when the
+       checksum matches, and burns it again (with a warning) when it does not.
     3. The grid is cut into bands of ``block_size`` rows; one :class:`~pipeline.runtime.engine.Engine`
        task per band reads it block by block (``block_size`` × ``block_size`` rasterio windows,
        aligned to the file's tiles) and histograms (county, class base, class target) triples in
@@ -373,9 +374,19 @@ def _burn_zones(geoms: np.ndarray, ids: np.ndarray, grid: Grid, folder: Path) ->
         h.update(len(wkb).to_bytes(8, "little"))
         h.update(wkb)
     path = folder / f"zones-{h.hexdigest()[:24]}.tif"
+    digest = path.with_name(path.name + ".sha256")
     if path.exists():
-        log.info("county grid: cached %s", path)
-        return path
+        if digest.exists() and digest.read_text("ascii").strip() == _file_sha256(path):
+            log.info("county grid: cached %s", path)
+            return path
+        log.warning(
+            "county grid %s: %s; burning it again",
+            path,
+            "its checksum does not match (changed or damaged)"
+            if digest.exists()
+            else "no checksum beside it",
+        )
+        path.unlink()
     # uint8 while the ids fit (reads 3× faster than uint16); ZSTD decodes fastest, DEFLATE when
     # GDAL was built without it; no predictor (it triples the decoding time here)
     n = len(geoms)
@@ -390,8 +401,19 @@ def _burn_zones(geoms: np.ndarray, ids: np.ndarray, grid: Grid, folder: Path) ->
                 tmp.unlink(missing_ok=True)
                 if codec["compress"] == "deflate":
                     raise
+    with replacing(digest) as tmp:
+        tmp.write_text(_file_sha256(path) + "\n", "ascii")
     log.info("county grid: burned %s", path)
     return path
+
+
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes (the cached county grid is checked with it before it is used)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _write_zones(

@@ -107,8 +107,9 @@ TEXTS: dict[str, tuple[str, str]] = {
         "等积投影（留空：中国 Albers，克拉索夫斯基椭球）",
     ),
     "LANDUSE_CHANGE": (
-        "Also the map of where land use changed (layer landuse_change; polygon land use)",
-        "同时输出土地利用变化图（landuse_change 图层；面状土地利用）",
+        "Also the map of where land use changed (layer landuse_change; raster land use: also "
+        "landuse_change.tif)",
+        "同时输出土地利用变化图（landuse_change 图层；栅格土地利用另有 landuse_change.tif）",
     ),
     "WORKERS": ("Worker threads (0: all cores)", "并行线程数（0：全部核）"),
     "OUT_FOLDER": ("Output folder", "输出文件夹"),
