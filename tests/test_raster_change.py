@@ -306,3 +306,17 @@ def test_demo_raster_sums_per_county(tmp_path_factory, border):
     for layer in (ch, res.landuse[2018]):
         county = geoms.reindex(layer["county_id"]).buffer(1e-3).values
         assert shapely.covers(county, layer.geometry.values).all()
+
+
+def test_float_rasters_give_the_same_change_map(tmp_path):
+    # the same grids as float32 (read through the 16-bit codes of ingest.pixels): same pieces
+    paths, counties = _case(tmp_path)
+    floats = {}
+    for year, path in paths.items():
+        with rasterio.open(path) as src:
+            floats[year] = _tif(tmp_path / f"f{year}.tif", src.read(1).astype(np.float32))
+    a = raster_zonal_areas(counties, paths, SERIAL, transitions=(2010, 2018), change_map=True)
+    b = raster_zonal_areas(counties, floats, SERIAL, transitions=(2010, 2018), change_map=True)
+    pd.testing.assert_frame_equal(a.changes.drop(columns="geometry"),
+                                  b.changes.drop(columns="geometry"))  # fmt: skip
+    assert shapely.equals(a.changes.geometry.values, b.changes.geometry.values).all()

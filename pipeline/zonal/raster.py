@@ -249,7 +249,7 @@ def raster_zonal_areas(
                 src = PieceSource(
                     tuple((str(grids[y].path), grids[y].nodata) for y in pass_years),
                     tuple(class_lut(grids[y], legends[y], slots) for y in pass_years),
-                    small_codes, str(zones), _rings(geoms, grid) if border == "exact" else [],
+                    str(zones), _rings(geoms, grid) if border == "exact" else [],
                     slots.n, cells, _bands(grid, block_size),
                 )  # fmt: skip
                 if change_map and len(pass_years) == 2:
@@ -308,7 +308,7 @@ def _landuse_layer(
 ) -> gpd.GeoDataFrame:
     """Year ``year``'s land use (the k-th raster of the pass) as pieces: county_id, year,
     class_code (zonal numbers), area_ha."""
-    one = PieceSource(src.sources[k : k + 1], src.luts[k : k + 1], src.small, src.zones,
+    one = PieceSource(src.sources[k : k + 1], src.luts[k : k + 1], src.zones,
                       src.rings, src.n_slots, src.cells, src.bands)  # fmt: skip
     pos, key, m2, geoms = raster_pieces(one, class_pairs(slots.codes[k], slots.n), engine)
     layer = clipped_layer(pos, geoms, grid.crs, counties, {

@@ -53,6 +53,7 @@ from rasterio.windows import Window
 from pipeline.errors import InputError
 from pipeline.geom.cell_area import CellAreas
 from pipeline.geom.pixel_coverage import pixel_coverage
+from pipeline.ingest.pixels import small_codes
 from pipeline.runtime.engine import Engine
 
 __all__ = [
@@ -75,14 +76,13 @@ EPS = 1e-9
 @dataclass(frozen=True)
 class PieceSource:
     """What the histogram pass already prepared, for :func:`raster_pieces`: the rasters (path,
-    nodata), their lookup tables raw value → slot (table, offset), the function turning a block
-    of a 32/64-bit or float raster into 16-bit codes, the county grid's path, the counties'
+    nodata), their lookup tables raw value → slot (table, offset; see
+    :mod:`pipeline.ingest.pixels`), the county grid's path, the counties'
     rings in pixel coordinates (exact borders; objects with ``zone, xy, starts, ends, bbox``),
     the number of slots, the cell areas, and the windows of each band."""
 
     sources: tuple[tuple[str, float | None], ...]
     luts: tuple[tuple[np.ndarray, int], ...]
-    small: object  # callable (block, nodata) -> uint16 block
     zones: str
     rings: list
     n_slots: int
@@ -247,7 +247,7 @@ def _pieces_task(
             for s, (_, nodata) in zip(srcs, src.sources):
                 raw = s.read(1, window=win)
                 if raw.dtype not in (np.uint8, np.int8, np.uint16, np.int16):
-                    raw = src.small(raw, nodata)  # type: ignore[operator]
+                    raw = small_codes(raw, nodata)
                 raws.append(raw)
             a, b = raws[0], raws[-1]
             cell = src.cells.block(r0, c0, h, w)
