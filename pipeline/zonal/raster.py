@@ -4,7 +4,9 @@ pipeline whose memory is bounded by the block size whatever the raster size. Gri
 resampled: the counties come to the grid, and each cell counts with its own ground area.
 
 One public function, :func:`raster_zonal_areas`; it returns the same
-:class:`~pipeline.zonal.ZonalResult` as the vector path.
+:class:`~pipeline.zonal.ZonalResult` as the vector path. Its numba kernels are in
+:mod:`pipeline.zonal.raster_kernels`, the polygons of the change map and of each year's land use
+(``outputs:``) in :mod:`pipeline.zonal.raster_pieces`.
 
 Pipeline
     1. Every raster is opened and checked: any CRS (projected or lon/lat), band 1, integer class
@@ -90,7 +92,6 @@ from pathlib import Path
 from typing import Literal
 
 import geopandas as gpd
-import numba
 import numpy as np
 import rasterio
 import shapely
@@ -106,6 +107,12 @@ from pipeline.ingest.pixels import Slots, class_lut, small_codes
 from pipeline.runtime.atomic import replacing
 from pipeline.runtime.engine import Engine
 from pipeline.settings.legends import Legend, load_legend
+from pipeline.zonal.raster_kernels import (
+    area_kernel,
+    fraction_kernel,
+    hist_kernel,
+    row_area_kernel,
+)
 from pipeline.zonal.raster_pieces import (
     PieceSource,
     change_pairs,
@@ -122,8 +129,6 @@ log = logging.getLogger(__name__)
 
 #: bump when the cached county grid's format or burn rule changes
 CACHE_VERSION = "1"
-#: a pixel covered by more than EPS and less than 1 − EPS of its area is a border pixel (exact mode)
-EPS = 1e-9
 #: side of the tiles the county grid is burned in
 BURN_TILE = 4096
 #: GDAL's block cache while histogramming: windows are tile-aligned, so every tile is decoded
@@ -472,88 +477,6 @@ def _write_zones(
 # --- histogram -----------------------------------------------------------------------------------
 
 
-@numba.njit(nogil=True, cache=True)
-def _hist_kernel(
-    zones, a, lut_a, off_a, b, lut_b, off_b, skip, use_skip, counts, n_slots
-):  # pragma: no cover
-    """counts[(zone·S + slot_a)·S + slot_b] += 1 over the block (pixels with skip set left out)."""
-    h, w = zones.shape
-    for i in range(h):
-        for j in range(w):
-            if use_skip and skip[i, j]:
-                continue
-            sa = lut_a[np.int64(a[i, j]) + off_a]
-            sb = lut_b[np.int64(b[i, j]) + off_b]
-            counts[(np.int64(zones[i, j]) * n_slots + sa) * n_slots + sb] += 1
-
-
-@numba.njit(nogil=True, cache=True)
-def _row_area_kernel(
-    zones, a, lut_a, off_a, b, lut_b, off_b, skip, use_skip, row_area, acc, n_slots
-):  # pragma: no cover
-    """As :func:`_area_kernel` for a grid whose cell areas depend on the row only (lon/lat,
-    normal cylindrical): along a row, runs of pixels of one (county, class, class) are counted
-    as integers and added once as run length × the row's area. (Adding a float per pixel to the
-    same bin is bound by the latency of the addition: ~1.4× the time of counting; runs make it
-    as fast as counting, measured on the demo's blocks.)"""
-    h, w = zones.shape
-    for i in range(h):
-        ai = row_area[i]
-        prev = -1
-        run = 0
-        for j in range(w):
-            if use_skip and skip[i, j]:
-                continue
-            sa = lut_a[np.int64(a[i, j]) + off_a]
-            sb = lut_b[np.int64(b[i, j]) + off_b]
-            k = (np.int64(zones[i, j]) * n_slots + sa) * n_slots + sb
-            if k == prev:
-                run += 1
-            else:
-                if run:
-                    acc[prev] += run * ai
-                prev = k
-                run = 1
-        if run:
-            acc[prev] += run * ai
-
-
-@numba.njit(nogil=True, cache=True)
-def _area_kernel(
-    zones, a, lut_a, off_a, b, lut_b, off_b, skip, use_skip, cell, acc, n_slots
-):  # pragma: no cover
-    """acc[(zone·S + slot_a)·S + slot_b] += the cell's area (m²), for grids whose cells differ in
-    area (lon/lat, other projections); otherwise as :func:`_hist_kernel`."""
-    h, w = zones.shape
-    for i in range(h):
-        for j in range(w):
-            if use_skip and skip[i, j]:
-                continue
-            sa = lut_a[np.int64(a[i, j]) + off_a]
-            sb = lut_b[np.int64(b[i, j]) + off_b]
-            acc[(np.int64(zones[i, j]) * n_slots + sa) * n_slots + sb] += cell[i, j]
-
-
-@numba.njit(nogil=True, cache=True)
-def _fraction_kernel(
-    cov, r0, c0, z, a, lut_a, off_a, b, lut_b, off_b, partial, frac, n_slots, cell, weighted
-):  # pragma: no cover
-    """For the pixels of the sub-window (r0, c0) the county z covers only partly: mark them and
-    add the covered fraction to frac[(z·S + slot_a)·S + slot_b] — times the cell's own area
-    (m²) when ``weighted``."""
-    h, w = cov.shape
-    for i in range(h):
-        for j in range(w):
-            c = cov[i, j]
-            if c > EPS and c < 1.0 - EPS:
-                partial[r0 + i, c0 + j] = 1
-                sa = lut_a[np.int64(a[r0 + i, c0 + j]) + off_a]
-                sb = lut_b[np.int64(b[r0 + i, c0 + j]) + off_b]
-                if weighted:
-                    c *= cell[r0 + i, c0 + j]
-                frac[(np.int64(z) * n_slots + sa) * n_slots + sb] += c
-
-
 @dataclass(frozen=True)
 class _CountyPixels:
     """A county's rings in pixel coordinates (column, row) of the grid."""
@@ -732,18 +655,18 @@ def _band_task(
                         continue
                     cov = pixel_coverage(g.xy, g.starts, g.ends, float(gc0), float(gr0),
                                     gr1 - gr0, gc1 - gc0)  # fmt: skip
-                    _fraction_kernel(cov, gr0 - r0, gc0 - c0, g.zone, a, lut_a, off_a, b,
+                    fraction_kernel(cov, gr0 - r0, gc0 - c0, g.zone, a, lut_a, off_a, b,
                                      lut_b, off_b, partial, frac, n_slots, cell,
                                      cells is not None)  # fmt: skip
             before = _unknown_total(counts, frac, n_slots)
             if cells is None:
-                _hist_kernel(z, a, lut_a, off_a, b, lut_b, off_b, partial, frac is not None,
+                hist_kernel(z, a, lut_a, off_a, b, lut_b, off_b, partial, frac is not None,
                              counts, n_slots)  # fmt: skip
             elif cells.by_row:
-                _row_area_kernel(z, a, lut_a, off_a, b, lut_b, off_b, partial, frac is not None,
+                row_area_kernel(z, a, lut_a, off_a, b, lut_b, off_b, partial, frac is not None,
                                  cells.rows(r0, h), counts, n_slots)  # fmt: skip
             else:
-                _area_kernel(z, a, lut_a, off_a, b, lut_b, off_b, partial, frac is not None,
+                area_kernel(z, a, lut_a, off_a, b, lut_b, off_b, partial, frac is not None,
                              cell, counts, n_slots)  # fmt: skip
             if _unknown_total(counts, frac, n_slots) > before:
                 inside = (z > 0) | (partial > 0) if frac is not None else z > 0

@@ -55,6 +55,7 @@ from pipeline.geom.cell_area import CellAreas
 from pipeline.geom.pixel_coverage import pixel_coverage
 from pipeline.ingest.pixels import small_codes
 from pipeline.runtime.engine import Engine
+from pipeline.zonal.raster_kernels import EPS
 
 __all__ = [
     "CHANGE_FACTOR",
@@ -68,9 +69,6 @@ __all__ = [
 
 #: the change GeoTIFF's value is from_code · CHANGE_FACTOR + to_code
 CHANGE_FACTOR = 1000
-#: a pixel covered by more than EPS and less than 1 − EPS of its area is a border pixel (as the
-#: histogram's exact mode)
-EPS = 1e-9
 
 
 @dataclass(frozen=True)
