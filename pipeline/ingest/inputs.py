@@ -24,6 +24,7 @@ import pandas as pd
 from pipeline.errors import InputError, Problem
 from pipeline.ingest.counties import county_overlap_notes, read_counties
 from pipeline.ingest.landuse import InMemory, LandUse, Rasters, Spilled, StudyBoxes, read_landuse
+from pipeline.ingest.mosaic import one_grid_per_year
 from pipeline.ingest.statistics import read_socio
 from pipeline.runtime.checksums import checksum
 from pipeline.runtime.engine import in_background
@@ -99,18 +100,9 @@ def ingest(catalog: Catalog, config: Config, spill_dir: Path | None = None) -> I
         )
     rasters = {y: e.path for y, e in entries.items() if e.format == "raster"}
     for y in rasters:
-        if entries[y].files:
-            problems.append(
-                Problem(
-                    f"landuse {y} ({entries[y].path})",
-                    f"names {len(entries[y].files)} raster files; a raster year is read as one "
-                    "grid. Join tiles of one grid into one file first (gdalbuildvrt tiles.vrt "
-                    "*.tif, then name the .vrt), or give the year as vector data.",
-                )
-            )
-    for y, path in rasters.items():
-        if not path.is_file():
-            problems.append(Problem(f"landuse {y} ({path})", "file not found; fix 'path'"))
+        for path in entries[y].all_files:
+            if not path.is_file():
+                problems.append(Problem(f"landuse {y} ({path})", "file not found; fix 'path'"))
     # counties and land-use years are read side by side: GDAL reading and GEOS checks release
     # the GIL
     vector_years = [y for y, e in entries.items() if e.format == "vector"]
@@ -161,7 +153,7 @@ def ingest(catalog: Catalog, config: Config, spill_dir: Path | None = None) -> I
     checksums = {str(p): digest or checksum(p) for p, digest in sums.result().items()}
     landuse: LandUse
     if rasters:
-        landuse = Rasters(rasters, {y: entries[y].crs for y in rasters if entries[y].crs})
+        landuse = _rasters(catalog, entries, notes)
     elif spill_dir is not None:
         landuse = Spilled({y: got for y, (got, _) in read.items()})
     else:
@@ -170,6 +162,21 @@ def ingest(catalog: Catalog, config: Config, spill_dir: Path | None = None) -> I
     return Inputs(
         counties, landuse, socio, tuple(sorted(notes)), checksums, PendingNotes(tuple(background))
     )
+
+
+def _rasters(catalog: Catalog, entries: dict, notes: list[str]) -> Rasters:
+    """The raster years as one grid each (:func:`~pipeline.ingest.mosaic.one_grid_per_year`: a
+    year of several files, or two years on one lattice with different extents, as a VRT)."""
+    legends = catalog.legends()
+    grids = one_grid_per_year(
+        {y: e.all_files for y, e in entries.items()},
+        {y: e.crs for y, e in entries.items()},
+        {y: legends[y] for y in entries},
+        {y: f"landuse {y} ({e.path})" for y, e in entries.items()},
+    )
+    notes.extend(m.note for m in grids.values() if m.note)
+    crs = {y: e.crs for y, e in entries.items() if e.crs}
+    return Rasters({y: m.path for y, m in grids.items()}, crs)
 
 
 def _collect(problems: list[Problem], fn: Callable[..., T], *args: object) -> T | None:

@@ -161,7 +161,8 @@ def _check(
         legends = catalog.legends()
         for year, path in landuse.paths.items():
             open_grid(year, path, landuse.crs.get(year))
-            check_raster_values(year, path, landuse.crs.get(year), legends[year])
+            for tile in catalog.datasets.landuse[year].all_files:  # each file, by its own name
+                check_raster_values(year, tile, landuse.crs.get(year), legends[year])
 
 
 def _check_covered(result: ZonalResult, inputs: Inputs, catalog: Catalog, config: Config) -> None:
