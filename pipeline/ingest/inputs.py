@@ -25,10 +25,12 @@ from pipeline.errors import InputError, Problem
 from pipeline.ingest.counties import county_overlap_notes, read_counties
 from pipeline.ingest.landuse import InMemory, LandUse, Rasters, Spilled, StudyBoxes, read_landuse
 from pipeline.ingest.mosaic import one_grid_per_year
+from pipeline.ingest.polygonize import polygonize_year
+from pipeline.ingest.spill import Spill
 from pipeline.ingest.statistics import read_socio
 from pipeline.runtime.checksums import checksum
 from pipeline.runtime.engine import in_background
-from pipeline.settings.catalog import Catalog
+from pipeline.settings.catalog import Catalog, LanduseSource
 from pipeline.settings.config import Config
 
 log = logging.getLogger(__name__)
@@ -87,17 +89,6 @@ def ingest(catalog: Catalog, config: Config, spill_dir: Path | None = None) -> I
     crs = config.crs
     # Read every dataset even when an earlier one is bad, so the user sees all problems at once.
     entries = {y: catalog.datasets.landuse[y] for y in years}
-    formats = {e.format for e in entries.values()}
-    if len(formats) > 1:
-        problems.append(
-            Problem(
-                f"catalog {catalog.path}, datasets.landuse",
-                "mixes vector and raster years ("
-                + ", ".join(f"{y}: {e.format}" for y, e in entries.items())
-                + "); both years must be of one format for the transfer matrix. Rasterize the "
-                "vector year onto the raster's grid, or polygonize the raster.",
-            )
-        )
     rasters = {y: e.path for y, e in entries.items() if e.format == "raster"}
     for y in rasters:
         for path in entries[y].all_files:
@@ -150,9 +141,12 @@ def ingest(catalog: Catalog, config: Config, spill_dir: Path | None = None) -> I
     )  # fmt: skip
     if problems:
         raise InputError(problems)
+    if rasters and vector_years:  # a raster year against a vector year: polygonized
+        for y in rasters:
+            read[y] = (_polygonized(catalog, entries[y], y, counties, notes, spill[y]), None)
     checksums = {str(p): digest or checksum(p) for p, digest in sums.result().items()}
     landuse: LandUse
-    if rasters:
+    if rasters and not vector_years:
         landuse = _rasters(catalog, entries, notes)
     elif spill_dir is not None:
         landuse = Spilled({y: got for y, (got, _) in read.items()})
@@ -177,6 +171,24 @@ def _rasters(catalog: Catalog, entries: dict, notes: list[str]) -> Rasters:
     notes.extend(m.note for m in grids.values() if m.note)
     crs = {y: e.crs for y, e in entries.items() if e.crs}
     return Rasters({y: m.path for y, m in grids.items()}, crs)
+
+
+def _polygonized(
+    catalog: Catalog,
+    entry: LanduseSource,
+    year: int,
+    counties: gpd.GeoDataFrame,
+    notes: list[str],
+    spill: Path | None,
+) -> gpd.GeoDataFrame | Spill:
+    """A raster year beside a vector year, as polygons (:mod:`pipeline.ingest.polygonize`)."""
+    label = f"landuse {year} ({entry.path})"
+    legend = catalog.legends()[year]
+    grid = one_grid_per_year({year: entry.all_files}, {year: entry.crs}, {year: legend},
+                             {year: label})[year]  # fmt: skip
+    if grid.note:
+        notes.append(grid.note)
+    return polygonize_year(year, grid.path, entry.crs, legend, counties, label, notes, spill)
 
 
 def _collect(problems: list[Problem], fn: Callable[..., T], *args: object) -> T | None:

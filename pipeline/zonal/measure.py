@@ -150,19 +150,27 @@ def _check(
 ) -> None:
     landuse = inputs.landuse
     if isinstance(landuse, Spilled):
+        years = list(landuse.spills)
         tiled_zonal_areas(
             inputs.counties, landuse.spills, engine, plan, "error", labels, check_only=True
         )
     elif isinstance(landuse, InMemory):
+        years = list(landuse.frames)
         check_overlaps(
             inputs.counties, landuse.frames, engine, "error", labels, rings=landuse.rings
         )
-    else:  # CRS, georeferencing, block table, and every pixel against the legend
-        legends = catalog.legends()
+    else:  # CRS, georeferencing, block table
+        years = list(landuse.paths)
         for year, path in landuse.paths.items():
             open_grid(year, path, landuse.crs.get(year))
-            for tile in catalog.datasets.landuse[year].all_files:  # each file, by its own name
-                check_raster_values(year, tile, landuse.crs.get(year), legends[year])
+    # every pixel of every raster file against the legend (a raster year beside a vector year
+    # too: it was polygonized only over the counties)
+    legends = catalog.legends()
+    for year in years:
+        entry = catalog.datasets.landuse[year]
+        if entry.format == "raster":
+            for tile in entry.all_files:  # each file, by its own name
+                check_raster_values(year, tile, entry.crs, legends[year])
 
 
 def _check_covered(result: ZonalResult, inputs: Inputs, catalog: Catalog, config: Config) -> None:
