@@ -2,7 +2,9 @@
 one :class:`Inputs` (:func:`ingest`), the land use as one of three typed sources
 (:class:`InMemory`, :class:`Spilled`, :class:`Rasters`): vector reading with its encodings, geometry repair and
 reprojection, the counties and the study area, the land use (in memory, or spilled to disk for a
-tiled run), the statistics CSV, and raster grids (:func:`open_grid`, no pixels read)."""
+tiled run), the statistics CSV, and raster grids (:func:`open_grid`, no pixels read; a year of
+several files on one pixel lattice joined by :mod:`~pipeline.ingest.mosaic`, a raster year
+against a vector year polygonized by :mod:`~pipeline.ingest.polygonize`)."""
 
 from pipeline.ingest.counties import county_overlaps
 from pipeline.ingest.grids import Grid, describe_grid, open_grid
