@@ -52,6 +52,12 @@ def survey(tmp_path_factory):
         "equal_area_crs": ALBERS_CGCS2000,  # on CGCS2000's ellipsoid: areas are ellipsoidal
         "national": {2019: {"gdp_per_capita_yuan": 50000, "population_density_per_km2": 100}},
         "price_yuan_per_ha": 50000,
+        # the Monte Carlo across the two legends, a range keyed LEGEND:CODE (parsed from YAML)
+        "uncertainty": {
+            "draws": 200,
+            "coefficient_spread": 0.1,
+            "coefficients": {"sandiao:0305": {"low": 0.8, "high": 1.0}},
+        },
     }
     (folder / "catalog.yaml").write_text(yaml.safe_dump(catalog, allow_unicode=True), "utf-8")
     (folder / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
@@ -109,6 +115,9 @@ def test_areas_match_the_ellipsoidal_computation_and_m_holds(survey):
     pd.testing.assert_series_equal(
         static.sort_index(), identity.sort_index(), check_names=False, rtol=0, atol=1e-9
     )
+    # the Monte Carlo ran across the two legends (its percentiles are there, and spread)
+    assert (cv["voucher_ha_p05"] <= cv["voucher_ha_p95"]).all()
+    assert (cv["voucher_ha_p05"] < cv["voucher_ha_p95"]).any()
 
 
 def test_tiled_equals_untiled(survey):

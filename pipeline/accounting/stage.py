@@ -14,7 +14,6 @@ import pandas as pd
 from pipeline.accounting.market import COUNTY_COLUMNS, clear_market
 from pipeline.accounting.uncertainty import monte_carlo
 from pipeline.accounting.vouchers import Accounts, account
-from pipeline.errors import InputError
 from pipeline.settings.coefficients import Coefficients
 from pipeline.settings.config import Config, MarketConfig
 
@@ -63,7 +62,7 @@ def add_uncertainty(
     mc = monte_carlo(
         class_areas,
         accounts.county_vouchers,
-        _one_legend_k(coefficients, (config.years.base, config.years.target)),
+        (coefficients[config.years.base], coefficients[config.years.target]),
         (nat.gdp_per_capita_yuan, nat.population_density_per_km2),
         config.price_yuan_per_ha,
         config.uncertainty,
@@ -72,20 +71,6 @@ def add_uncertainty(
         threads=threads,
     )
     return accounts.joined(mc.county_columns, mc.totals)
-
-
-def _one_legend_k(coefficients: Mapping[int, Coefficients], years: tuple[int, int]) -> dict:
-    """The k per code for the Monte Carlo, which draws one k per code: both years must then
-    share one legend."""
-    base, target = (coefficients[y] for y in years)
-    if base.legend != target.legend:
-        raise InputError(
-            f"the base year {years[0]} uses {base.legend.label()} and the target year "
-            f"{years[1]} {target.legend.label()}; the uncertainty analysis draws one k per code "
-            "of one legend. Remove the 'uncertainty:' section, or use one legend for both years.",
-            where="config, key 'uncertainty'",
-        )
-    return target.k
 
 
 def _warn_coverage(accounts: Accounts, config: Config) -> None:

@@ -4,7 +4,9 @@ One public function, :func:`monte_carlo`, configured by :class:`UncertaintyConfi
 ``uncertainty:`` section of the config). Each draw d takes
 
 * a standard-forest coefficient k_i,d for every class i that has a range (``coefficient_spread``
-  for every class of the coefficient table, ``coefficients`` for explicit ranges per code);
+  for every class of the coefficient tables, ``coefficients`` for explicit ranges per code); codes
+  whose k was taken from the same row of the paper's Table 1 share one uniform number
+  (:mod:`pipeline.accounting.draws`);
 * national reference values (g_d, p_d): one of ``national.alternatives`` with equal probability
   (e.g. the initial and the revised statistics; none given: the config's national values), each of
   the two then multiplied independently by a factor in [1 − spread, 1 + spread];
@@ -12,22 +14,27 @@ One public function, :func:`monte_carlo`, configured by :class:`UncertaintyConfi
 
 and recomputes, for every county c (docs/method.md §1.7),
 
-    ΔM_c,d = ΔM_c + Σ_i (A_i,c,t − B_i,c) · (k_i,d − k_i)     the static voucher with the drawn k
+    ΔM_c,d = Σ_j A_j,c,t k_j,d − Σ_i B_i,c k_i,d                 the static voucher with the drawn k
+           = ΔM_c + Σ_j A_j,c,t (k_j,d − k_j) − Σ_i B_i,c (k_i,d − k_i)
     E_c,d  = ΔM_c,d · G_c · P_c · (g / g_d) · (p / p_d)         the county's own GDP per capita
                                                                (G_c·g) and density (P_c·p) are kept
     Q_c,d  = E_c,d · q_d
 
 where ΔM_c, G_c, P_c are ``static_voucher_ha``, ``gdp_coef``, ``pop_coef`` of ``county_vouchers``,
-(g, p) the ``national`` argument, A_i,c,t the county's target-year class areas and B_i,c its
-baseline class areas (the base-year class areas unless ``baseline_areas`` is given). Written as the
+(g, p) the ``national`` argument, A_j,c,t the county's target-year class areas (codes j of the
+target year's legend) and B_i,c its baseline class areas (codes i of the base year's legend: the
+base-year class areas unless ``baseline_areas`` is given). With one legend for both years the two
+sums run over the same codes: ΔM_c + Σ_i (A_i,c,t − B_i,c)(k_i,d − k_i). Written as the
 deterministic value plus a perturbation, a zero spread gives back ``voucher_ha`` bit for bit: the
 percentiles collapse to it and ``p_demand`` is 0 or 1.
 
 Ranges: ``uniform`` on [low, high], or ``triangular`` on [low, high] peaking at ``mode`` (default:
 the deterministic value). Both come from the same uniform numbers (inverse CDF), drawn all at once
-from ``np.random.default_rng(seed)`` in a fixed layout — one row per draw, columns: the ranged
-codes in ascending order, then alternative, GDP factor, density factor, price — so a seed gives the
-same draws whatever the data, the block size or the machine.
+from ``np.random.default_rng(seed)`` in a fixed layout — one row per draw, columns: one per draw
+key of the coefficients (the Table 1 rows in ascending order, then the codes without a row by
+legend and code; with one RESDC legend simply the codes in ascending order), then alternative,
+GDP factor, density factor, price — so a seed gives the same draws whatever the data, the block
+size or the machine.
 
 Outputs per county: ``voucher_ha_p05, voucher_ha_p50, voucher_ha_p95`` (percentiles of E over the
 draws, numpy's linear interpolation), ``p_demand`` (share of draws with E < −tolerance, the
@@ -39,14 +46,18 @@ so memory stays under ``memory_mb`` while the percentiles are exact.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from pipeline.accounting.draws import CoefficientDraws, checked_bounds, inverse_cdf, plan_draws
 from pipeline.errors import InputError, Problem
-from pipeline.settings.config import BALANCED_TOLERANCE_HA, UncertaintyConfig, ValueRange
+from pipeline.settings.coefficients import Coefficients
+from pipeline.settings.config import BALANCED_TOLERANCE_HA, UncertaintyConfig
+from pipeline.settings.legends import Code
 
 __all__ = ["UncertaintyResult", "monte_carlo"]
 
@@ -76,7 +87,7 @@ class UncertaintyResult:
 def monte_carlo(
     class_areas: pd.DataFrame,
     county_vouchers: pd.DataFrame,
-    k: dict[int, float],
+    k: Mapping[Code, float] | Coefficients | tuple[Coefficients, Coefficients],
     national: tuple[float, float],
     price: float,
     cfg: UncertaintyConfig,
@@ -89,7 +100,8 @@ def monte_carlo(
 
     ``class_areas``: county_id, year, class_code, area_ha (base and target year: the two years
     present, or ``years=(base, target)``). ``k``: the deterministic coefficient per code (absent:
-    0). ``national``: (GDP per capita, population density) of the target year used for
+    0) of one legend, or its coefficient table, or the (base, target) years' tables (their legends
+    may differ). ``national``: (GDP per capita, population density) of the target year used for
     ``county_vouchers``. ``price``: q in yuan per hm². ``baseline_areas`` (county_id, class_code,
     area_ha): the class areas whose k-weighted sum is each county's baseline, when the baseline is
     not the base year's ecological land (protection-rate mode); default: the base-year rows.
@@ -100,18 +112,11 @@ def monte_carlo(
     draws = cfg.draws
     rng = np.random.default_rng(cfg.seed)
 
-    # ---- the draws: one uniform matrix, columns in a fixed layout -------------------------
-    codes = sorted(set(k) | set(cfg.coefficients))
-    n_codes = len(codes)
+    # ---- the draws: one uniform matrix, columns in a fixed layout (see draws.py) ----------
+    plan = plan_draws(k, cfg)
+    n_codes = plan.n_keys
     u = rng.random((draws, n_codes + 4))
-    k0 = np.array([float(k.get(c, 0.0)) for c in codes])
-    dk = np.empty((draws, n_codes))
-    for j, code in enumerate(codes):
-        r = cfg.coefficients.get(code) or ValueRange(spread=cfg.coefficient_spread)
-        dist = r.distribution or cfg.distribution
-        low, high, peak = _checked_bounds(r, k0[j], dist, f"uncertainty, coefficients.{code}")
-        dk[:, j] = _inverse_cdf(u[:, j], low, high, peak, dist)
-        dk[:, j] -= k0[j]  # the perturbation k_i,d − k_i (exactly 0 for a zero-width range)
+    dk = plan.perturbations(u, cfg)
 
     g0, p0 = float(national[0]), float(national[1])
     alts = cfg.national.alternatives
@@ -122,20 +127,20 @@ def monte_carlo(
     else:
         g_alt, p_alt = np.full(draws, g0), np.full(draws, p0)
     s = cfg.national.spread
-    g_d = g_alt * _inverse_cdf(u[:, n_codes + 1], 1 - s, 1 + s, 1.0, cfg.distribution)
-    p_d = p_alt * _inverse_cdf(u[:, n_codes + 2], 1 - s, 1 + s, 1.0, cfg.distribution)
+    g_d = g_alt * inverse_cdf(u[:, n_codes + 1], 1 - s, 1 + s, 1.0, cfg.distribution)
+    p_d = p_alt * inverse_cdf(u[:, n_codes + 2], 1 - s, 1 + s, 1.0, cfg.distribution)
     # county GDP per capita = G·g and density = P·p are fixed, so G_d = G·g/g_d, P_d = P·p/p_d
     factor = (g0 / g_d) * (p0 / p_d)  # exactly 1.0 when nothing national varies
     if cfg.price is None:
         q_d = np.full(draws, float(price))
     else:
         dist = cfg.price.distribution or cfg.distribution
-        low, high, peak = _checked_bounds(cfg.price, float(price), dist, "uncertainty, price")
-        q_d = _inverse_cdf(u[:, n_codes + 3], low, high, peak, dist)
+        low, high, peak = checked_bounds(cfg.price, float(price), dist, "uncertainty, price")
+        q_d = inverse_cdf(u[:, n_codes + 3], low, high, peak, dist)
 
     # ---- county × class area differences, only for classes whose k varies ------------------
     varies = np.flatnonzero(np.any(dk != 0, axis=0))
-    delta = _area_difference(class_areas, baseline_areas, ids, base, target, codes, k0, static)
+    delta = _area_difference(class_areas, baseline_areas, ids, (base, target), plan, static)
     delta, dk = delta[:, varies], dk[:, varies]
 
     # ---- blocks of counties × all draws, ``threads`` at a time ---------------------------------
@@ -247,37 +252,6 @@ def _county_block(
     return demand, supply
 
 
-def _inverse_cdf(
-    u: np.ndarray, low: float, high: float, peak: float, distribution: str
-) -> np.ndarray:
-    """Uniform numbers u ∈ [0, 1) → values on [low, high]; a zero-width range gives ``low``."""
-    width = high - low
-    if width == 0:
-        return np.full(u.shape, float(low))
-    if distribution == "uniform":
-        return low + width * u
-    # triangular: F(x) = (x − a)² / ((b − a)(c − a)) below the peak c, 1 − (b − x)² / ((b − a)(b − c))
-    # above it
-    cut = (peak - low) / width
-    left = low + np.sqrt(u * width * (peak - low))
-    right = high - np.sqrt((1 - u) * width * (high - peak))
-    return np.where(u < cut, left, right)
-
-
-def _checked_bounds(
-    r: ValueRange, value: float, distribution: str, where: str
-) -> tuple[float, float, float]:
-    """(low, high, peak) of ``r`` around ``value``; a triangular range must contain its peak."""
-    low, high, peak = r.bounds(value)
-    if distribution == "triangular" and not low <= peak <= high:
-        raise InputError(
-            f"the triangular range [{low:g}, {high:g}] does not contain its peak, the "
-            f"deterministic value {peak:g}; widen the range or give mode",
-            where=where,
-        )
-    return low, high, peak
-
-
 def _prepare(county_vouchers: pd.DataFrame) -> tuple[np.ndarray, ...]:
     missing = [c for c in _REQUIRED if c not in county_vouchers.columns]
     if missing:
@@ -326,10 +300,11 @@ def _years(class_areas: pd.DataFrame, years: tuple[int, int] | None) -> tuple[in
     return present[0], present[1]
 
 
-def _area_matrix(rows: pd.DataFrame, ids: np.ndarray, codes: list[int]) -> np.ndarray:
+def _area_matrix(rows: pd.DataFrame, ids: np.ndarray, codes: list[Code], text: bool) -> np.ndarray:
     """county × code matrix of area_ha (0 where absent), rows in ``ids`` order."""
     m = rows.assign(
-        county_id=rows["county_id"].astype(str), class_code=rows["class_code"].astype(int)
+        county_id=rows["county_id"].astype(str),
+        class_code=rows["class_code"].astype(str if text else int),
     )
     m = m.pivot_table(index="county_id", columns="class_code", values="area_ha", aggfunc="sum")
     return m.reindex(index=ids, columns=codes).fillna(0.0).to_numpy(dtype=float)
@@ -339,25 +314,30 @@ def _area_difference(
     class_areas: pd.DataFrame,
     baseline_areas: pd.DataFrame | None,
     ids: np.ndarray,
-    base: int,
-    target: int,
-    codes: list[int],
-    k0: np.ndarray,
+    years: tuple[int, int],
+    plan: CoefficientDraws,
     static: np.ndarray,
 ) -> np.ndarray:
-    """A_t − B per county and code; checks Σ (A_t − B) k against static_voucher_ha."""
-    at = _area_matrix(class_areas[class_areas["year"] == target], ids, codes)
+    """The county × column matrix whose product with k is ΔM: A_t − B per code (one legend), or
+    −B per base-legend code then A_t per target-legend code (two legends); checks it against
+    static_voucher_ha."""
+    base, target = years
+    last = len(plan.sides) - 1  # the target year's side (0 with one legend)
+    at = _area_matrix(
+        class_areas[class_areas["year"] == target], ids, plan.codes(last), plan.text(last)
+    )
     if baseline_areas is None:
-        b = _area_matrix(class_areas[class_areas["year"] == base], ids, codes)
+        base_rows = class_areas[class_areas["year"] == base]
         where = f"class_areas (base year {base})"
     else:
         missing = [c for c in ("county_id", "class_code", "area_ha") if c not in baseline_areas]
         if missing:
             raise InputError(f"columns {missing} are missing", where="baseline_areas")
-        b = _area_matrix(baseline_areas, ids, codes)
+        base_rows = baseline_areas
         where = "baseline_areas"
-    delta = at - b
-    recomputed = delta @ k0
+    b = _area_matrix(base_rows, ids, plan.codes(0), plan.text(0))
+    delta = at - b if last == 0 else np.hstack([-b, at])
+    recomputed = delta @ plan.k0
     bad = np.isfinite(static) & ~np.isclose(recomputed, static, rtol=1e-9, atol=1e-6)
     if bad.any():
         some = sorted(ids[bad])[:20]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
@@ -125,6 +125,8 @@ class Coefficients:
     path: Path
     source: str | None = None
     legend: Legend | None = None  # None only for files made in code (tests); loaded: always set
+    #: the RESDC class (Table 1 row) each code's k was taken from, where the file says (``resdc:``)
+    rows: dict[Code, int] = field(default_factory=dict)
 
     def of(self, code: Code) -> float:
         if isinstance(code, str):
@@ -147,7 +149,8 @@ def load_coefficients(path: str | Path) -> Coefficients:
             # k_i = ESV_i / ESV_ref, e.g. shrubland 34858 / 39065 = 0.892
             k[code] = float(e.esv_yuan_per_ha) / float(parsed.classes[ref].esv_yuan_per_ha)
     names = {c: (e.name or legend.classes[c].name) for c, e in parsed.classes.items()}
-    return Coefficients(k=k, names=names, path=path, source=parsed.source, legend=legend)
+    rows = {c: int(e.resdc) for c, e in parsed.classes.items() if e.resdc is not None}
+    return Coefficients(k=k, names=names, path=path, source=parsed.source, legend=legend, rows=rows)
 
 
 def coefficients_by_year(

@@ -224,10 +224,11 @@ class UncertaintyConfig(BaseModel):
         0.0, ge=0, le=1, allow_inf_nan=False,
         description="relative ± range of every k of the coefficient table (0.1 = ±10 %)",
     )  # fmt: skip
-    coefficients: dict[int, ValueRange] = Field(
+    coefficients: dict[int | str, ValueRange] = Field(
         default_factory=dict,
-        description="per RESDC code: {spread} or {low, high[, mode]} of k (dimensionless); "
-        "overrides coefficient_spread for that code",
+        description='per code of the legend in use (21, "0301"; with two legends a code may '
+        'be written LEGEND:CODE, e.g. "sandiao:0301"): {spread} or {low, high[, mode]} of k '
+        "(dimensionless); overrides coefficient_spread for that code",
     )
     national: NationalUncertainty = Field(default_factory=NationalUncertainty)
     price: ValueRange | None = Field(
