@@ -1,31 +1,30 @@
-"""The report's tables as people read them, and their CSV and XLSX files.
-
-Public: :class:`Column` and :class:`Shown` (a table with Chinese labels, the column key kept in
-brackets in CSV/XLSX headers and as a tooltip in the HTML page, each column with a display kind of
-:mod:`pipeline.numbers`), :func:`display_tables` (every table of the report, by name) and
-:func:`write_tables` (``tables/*.csv`` and ``eco_vouchers_tables.xlsx``). Values are kept at full
+"""The report's tables as people read them: :func:`display_tables` (every table of the report, by
+name), built from the run's layers with Chinese labels. The table object (:class:`Column`,
+:class:`Shown`) and the CSV/XLSX files (:func:`write_tables`) are in
+:mod:`pipeline.output.table_files`, whose names this module passes on. Values are kept at full
 precision in :attr:`Shown.frame` and rounded as they are written; cells below 10⁻⁶ hm² in the
 transfer matrix are rounding slivers and are left blank. Full precision stays in the GeoPackage.
-
-The workbook is written by XlsxWriter (``constant_memory``), with a number format per column.
-Measured against the hand-written writer this replaced (``scripts/benchmark_xlsx.py``, national
-sizes: 2,848 counties × 27 columns, top-10s, 26 classes, the transfer matrix, 2,000 trades):
-0.56 s against 0.22 s, i.e. 0.34 s or ~2.6 % of a ~13 s national run — under the 5 % that would
-have justified keeping code of our own.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pipeline.codes import RESDC_CLASSES
-from pipeline.numbers import XLSX_FORMATS, kind_of, rounded
+from pipeline.numbers import kind_of
+from pipeline.output.table_files import (
+    SLIVER_HA,
+    TABLES,
+    XLSX_NAME,
+    Column,
+    Shown,
+    is_number,
+    write_tables,
+)
 
 __all__ = [
     "EXTRA_COLUMNS",
@@ -48,10 +47,6 @@ __all__ = [
 ]
 
 TOP_N = 10
-#: the tables' folder and workbook in the output folder
-TABLES, XLSX_NAME = "tables", "eco_vouchers_tables.xlsx"
-#: cells of display tables below this many hm² are rounding slivers, not land (left blank)
-SLIVER_HA = 1e-6
 ROLE_LABELS = {"demand": "需求方", "supply": "供给方", "balanced": "平衡"}
 LEVEL_LABELS = {"city": "市内", "province": "省内", "region": "区域"}
 LEVEL1 = {1: "耕地", 2: "林地", 3: "草地", 4: "水域", 5: "建设用地", 6: "未利用地"}
@@ -142,53 +137,6 @@ SHORT_LABELS = {
     "area_ha": "县域面积 (hm²)",
     "e_over_area": "|E| ÷ 面积",
 }
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str  # the column's name in the GeoPackage or a stable name of our own
-    label: str  # what a person reads (Chinese)
-    kind: str = "text"  # display kind (pipeline.numbers)
-    short: str = ""  # a shorter label for the HTML page, where the columns must fit A4
-
-    @property
-    def header(self) -> str:
-        """CSV/XLSX header: the label with the key in brackets."""
-        return f"{self.label} [{self.key}]" if self.key != self.label else self.label
-
-
-@dataclass
-class Shown:
-    """One table as people read it; ``frame`` holds full-precision values, rounded on output."""
-
-    name: str  # file stem and id
-    sheet: str  # XLSX sheet name (Chinese)
-    caption: str
-    columns: list[Column]
-    frame: pd.DataFrame  # one column per Column, in order
-    note: str = ""
-    sliver_columns: tuple[str, ...] = field(default_factory=tuple)  # hm² cells blanked < 1e-6
-
-    def cells(self) -> pd.DataFrame:
-        """The rounded values (what CSV and XLSX hold): slivers blanked, numbers rounded."""
-        out = {}
-        for col in self.columns:
-            values = self.frame[col.key]
-            if col.key in self.sliver_columns:
-                values = values.where(values.abs() >= SLIVER_HA)
-            if col.kind == "text":
-                out[col.header] = values
-            elif col.kind == "count":
-                out[col.header] = pd.array(
-                    [rounded(v, "count") if is_number(v) else pd.NA for v in values], dtype="Int64"
-                )
-            else:
-                out[col.header] = [rounded(v, col.kind) if is_number(v) else np.nan for v in values]
-        return pd.DataFrame(out)
-
-
-def is_number(v: object) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(float(v))
 
 
 def years_text(text: str, years: tuple[str, str]) -> str:
@@ -410,45 +358,13 @@ def _level1(code: object) -> int | None:
 
 
 def _land_use_table(ca: pd.DataFrame, years: tuple[str, str], k: dict[int, float]) -> Shown:
-    pivot = ca.pivot_table(index="class_code", columns="year", values="area_ha", aggfunc="sum")
-    pivot = pivot.fillna(0.0)
-    pivot.columns = [str(c) for c in pivot.columns]
-    b, t = years
-    a0 = pivot[b].to_numpy() if b in pivot else np.zeros(len(pivot))
-    at = pivot[t].to_numpy() if t in pivot else np.zeros(len(pivot))
-    codes = list(pivot.index)
-    kk = np.array([k.get(int(c), 0.0) if str(c).isdigit() else 0.0 for c in codes])
-    frame = pd.DataFrame(
-        {
-            "class_code": [str(c) for c in codes],
-            "class_name": [_class_name(c) for c in codes],
-            "level1": [LEVEL1.get(_level1(c) or -1, "") for c in codes],
-            "k": kk,
-            "area_base_ha": a0,
-            "area_target_ha": at,
-            "change_ha": at - a0,
-            "sf_base_ha": a0 * kk,
-            "sf_target_ha": at * kk,
-        }
-    )
-    columns = [
-        Column("class_code", "地类代码"),
-        Column("class_name", "地类名称"),
-        Column("level1", "一级类"),
-        Column("k", "标准林系数 k", "coef"),
-        Column("area_base_ha", f"{b}年面积 (hm²)", "ha"),
-        Column("area_target_ha", f"{t}年面积 (hm²)", "ha"),
-        Column("change_ha", "面积变化 (hm²)", "ha"),
-        Column("sf_base_ha", f"{b}年标准林面积 (hm²)", "ha"),
-        Column("sf_target_ha", f"{t}年标准林面积 (hm²)", "ha"),
-    ]
-    return Shown(
-        "land_use_by_class",
-        "土地利用结构",
-        f"各地类面积与标准林面积（{b}年、{t}年）",
-        columns,
-        frame,
-    )
+    """The land-use table of RESDC land use: one row per code, with its level-1 class."""
+
+    def describe(code: object) -> tuple[str, str, float]:
+        kk = k.get(int(code), 0.0) if str(code).isdigit() else 0.0
+        return _class_name(code), LEVEL1.get(_level1(code) or -1, ""), kk
+
+    return _land_use_rows(ca, ["class_code"], years, describe, Column("level1", "一级类"))
 
 
 def other_legends(class_areas: pd.DataFrame | None) -> bool:
@@ -477,22 +393,40 @@ def _land_use_table_by_legend(
     ca: pd.DataFrame, years: tuple[str, str], legend_k: dict[str, dict[str, float]]
 ) -> Shown:
     """The land-use table when a legend other than RESDC is used: one row per legend and code."""
+
+    def describe(tag: str, code: str) -> tuple[str, str, float]:
+        return (*_class_info(tag, code), legend_k.get(tag, {}).get(code, 0.0))
+
     ca = ca.assign(class_code=ca["class_code"].astype(str))
-    pivot = ca.pivot_table(
-        index=["legend", "class_code"], columns="year", values="area_ha", aggfunc="sum"
-    ).fillna(0.0)
+    return _land_use_rows(
+        ca,
+        ["legend", "class_code"],
+        years,
+        describe,
+        Column("group", "大类"),
+        Column("legend", "图例"),
+    )
+
+
+def _land_use_rows(ca, index, years, describe, group: Column, *lead: Column) -> Shown:
+    """Areas of each class (``index``: class_code, or legend and class_code) in the two years,
+    their change and standard-forest areas; ``describe(*index values)`` gives (name, group, k);
+    ``lead``: columns of the index before the code."""
+    pivot = ca.pivot_table(index=index, columns="year", values="area_ha", aggfunc="sum")
+    pivot = pivot.fillna(0.0)
     pivot.columns = [str(c) for c in pivot.columns]
     b, t = years
     a0 = pivot[b].to_numpy() if b in pivot else np.zeros(len(pivot))
     at = pivot[t].to_numpy() if t in pivot else np.zeros(len(pivot))
-    info = [_class_info(tag, c) for tag, c in pivot.index]
-    kk = np.array([legend_k.get(tag, {}).get(c, 0.0) for tag, c in pivot.index], dtype=float)
+    keys = [key if isinstance(key, tuple) else (key,) for key in pivot.index]
+    info = [describe(*key) for key in keys]
+    kk = np.array([i[2] for i in info], dtype=float)
     frame = pd.DataFrame(
         {
-            "legend": pivot.index.get_level_values(0),
-            "class_code": pivot.index.get_level_values(1),
+            **{c.key: [key[n] for key in keys] for n, c in enumerate(lead)},
+            "class_code": [str(key[-1]) for key in keys],
             "class_name": [i[0] for i in info],
-            "group": [i[1] for i in info],
+            group.key: [i[1] for i in info],
             "k": kk,
             "area_base_ha": a0,
             "area_target_ha": at,
@@ -502,10 +436,10 @@ def _land_use_table_by_legend(
         }
     )
     columns = [
-        Column("legend", "图例"),
+        *lead,
         Column("class_code", "地类代码"),
         Column("class_name", "地类名称"),
-        Column("group", "大类"),
+        group,
         Column("k", "标准林系数 k", "coef"),
         Column("area_base_ha", f"{b}年面积 (hm²)", "ha"),
         Column("area_target_ha", f"{t}年面积 (hm²)", "ha"),
@@ -513,8 +447,13 @@ def _land_use_table_by_legend(
         Column("sf_base_ha", f"{b}年标准林面积 (hm²)", "ha"),
         Column("sf_target_ha", f"{t}年标准林面积 (hm²)", "ha"),
     ]
-    return Shown("land_use_by_class", "土地利用结构", f"各地类面积与标准林面积（{b}年、{t}年）",
-                 columns, frame)  # fmt: skip
+    return Shown(
+        "land_use_by_class",
+        "土地利用结构",
+        f"各地类面积与标准林面积（{b}年、{t}年）",
+        columns,
+        frame,
+    )
 
 
 def _coefficients_by_legend(legend_k: dict[str, dict[str, float]]) -> Shown:
@@ -608,77 +547,3 @@ def _trades_table(trades: pd.DataFrame, aliases_trades=None) -> Shown:
 # --------------------------------------------------------------------------------------------
 # CSV and XLSX
 # --------------------------------------------------------------------------------------------
-def write_tables(tables: dict[str, Shown], out_dir: Path) -> list[Path]:
-    """``out_dir/tables/<name>.csv`` (UTF-8 with BOM, which Excel opens correctly) and
-    ``out_dir/eco_vouchers_tables.xlsx`` (one sheet per table, number formats, frozen header)."""
-    folder = Path(out_dir) / TABLES
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, shown in tables.items():
-        path = folder / f"{name}.csv"
-        _mixed_to_rounded(shown).to_csv(path, index=False, encoding="utf-8-sig")
-        written.append(path)
-    xlsx = Path(out_dir) / XLSX_NAME
-    _write_xlsx(xlsx, tables)
-    written.append(xlsx)
-    return written
-
-
-def _mixed_to_rounded(shown: Shown) -> pd.DataFrame:
-    """Cells, with a 'mixed' column (totals: one kind per row) rounded row by row."""
-    cells = shown.cells()
-    for col in shown.columns:
-        if col.kind == "mixed":
-            cells[col.header] = [
-                rounded(v, k) for v, k in zip(shown.frame[col.key], shown.frame["kind"])
-            ]
-    return cells
-
-
-def _write_xlsx(path: Path, tables: dict[str, Shown]) -> None:
-    import datetime
-
-    import xlsxwriter
-
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False})
-    # fixed properties: the same tables give the same workbook
-    wb.set_properties(
-        {
-            "title": "EcoVoucher 生态券核算表",
-            "author": "ecovoucher",
-            "created": datetime.datetime(2000, 1, 1),
-        }
-    )
-    head = wb.add_format({"bold": True, "bg_color": "#F3F3F3", "border": 1, "text_wrap": True})
-    formats = {kind: wb.add_format({"num_format": f}) for kind, f in XLSX_FORMATS.items()}
-    for shown in tables.values():
-        ws = wb.add_worksheet(shown.sheet[:31])
-        cells = _mixed_to_rounded(shown)
-        kinds = [c.kind for c in shown.columns]
-        row_kinds = shown.frame["kind"].tolist() if "mixed" in kinds else None
-        for c, col in enumerate(shown.columns):
-            sample = [str(v) for v in shown.frame[col.key].head(50)]
-            width = max(
-                [len(col.header) * 1.6 if _has_cjk(col.header) else len(col.header)]
-                + [len(s) * (1.8 if _has_cjk(s) else 1.1) for s in sample]
-            )
-            ws.set_column(c, c, min(max(width + 2, 8), 48))
-        ws.freeze_panes(1, 0)
-        ws.write_row(0, 0, [c.header for c in shown.columns], head)
-        columns = [cells[c.header].tolist() for c in shown.columns]
-        for r, row in enumerate(zip(*columns), start=1):
-            for c, v in enumerate(row):
-                kind = kinds[c]
-                if kind == "mixed":
-                    kind = row_kinds[r - 1]
-                if v is None or v is pd.NA or (isinstance(v, float) and not math.isfinite(v)):
-                    continue
-                if kind != "text" and isinstance(v, (int, float, np.integer, np.floating)):
-                    ws.write_number(r, c, float(v), formats.get(kind))
-                else:
-                    ws.write_string(r, c, str(v))
-    wb.close()
-
-
-def _has_cjk(text: str) -> bool:
-    return any("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" for ch in text)
