@@ -162,12 +162,13 @@ def read_socio(
                 "study area"
             )
     df = df.loc[df["county_id"].isin(wanted)]
-    # gdp × gdp_scale is yuan, e.g. 1,234.5 (10⁴ yuan) × 10000 = 12,345,000 yuan
+    # gdp × gdp_scale is yuan, e.g. 1,234.5 (10⁴ yuan) × 10000 = 12,345,000 yuan. A product too
+    # large for a float becomes inf without numpy's RuntimeWarning: the refusal below names it.
+    with np.errstate(over="ignore", invalid="ignore"):
+        gdp_yuan = df["gdp"].to_numpy(float) * src.gdp_scale
+        population = df["pop"].to_numpy(float) * src.population_scale
     out = pd.DataFrame(
-        {
-            "gdp_yuan": df["gdp"].to_numpy(float) * src.gdp_scale,
-            "population": df["pop"].to_numpy(float) * src.population_scale,
-        },
+        {"gdp_yuan": gdp_yuan, "population": population},
         index=pd.Index(df["county_id"], name="county_id"),
     ).sort_index()
     for col, scale in (("gdp_yuan", "gdp_scale"), ("population", "population_scale")):
